@@ -1,0 +1,1 @@
+"""Lightning callbacks genlab adds to a run (sample grids, sample-quality metrics, ...)."""

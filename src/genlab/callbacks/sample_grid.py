@@ -1,0 +1,75 @@
+"""Write PNG grids of samples from a fixed latent batch (and VAE reconstructions) during training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from torchvision.utils import make_grid, save_image
+
+from genlab.utils.errors import ConfigError
+
+
+class SampleGridCallback(pl.Callback):
+    """Every ``every_n_epochs`` epochs, save ``samples/epoch=NNN.png`` (and ``samples/last.png``).
+
+    The latent batch is drawn once from ``seed`` so grids are comparable across epochs. For a
+    model with ``reconstruct`` (VAE), also ``samples/recon_epoch=NNN.png``: a fixed real
+    validation batch (top rows) above its reconstructions. Grids also go to every logger with
+    ``log_image`` (wandb), as uint8 images.
+    """
+
+    def __init__(self, dirpath: str, num_samples: int = 64, every_n_epochs: int = 1, seed: int = 0):
+        super().__init__()
+        if num_samples < 1:
+            raise ConfigError("callbacks.sample_grid.num_samples", num_samples, "an integer >= 1")
+        if every_n_epochs < 1:
+            raise ConfigError(
+                "callbacks.sample_grid.every_n_epochs", every_n_epochs, "an integer >= 1"
+            )
+        self.dirpath = Path(dirpath)
+        self.num_samples, self.every_n_epochs, self.seed = num_samples, every_n_epochs, seed
+
+    def _fixed_inputs(self, trainer: pl.Trainer, pl_module: pl.LightningModule):
+        generator = torch.Generator().manual_seed(self.seed)
+        z = pl_module.sample_latent(self.num_samples, generator=generator)
+        labels = None
+        if hasattr(pl_module, "random_labels"):
+            labels = pl_module.random_labels(self.num_samples, generator=generator)
+        return z, labels
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch
+        if (epoch + 1) % self.every_n_epochs != 0 and not trainer.should_stop:
+            return
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        z, labels = self._fixed_inputs(trainer, pl_module)
+        kwargs = {"labels": labels} if labels is not None else {}
+        images = pl_module.generate(self.num_samples, z=z, **kwargs)
+        self._save(trainer, images, f"epoch={epoch:03d}", "samples")
+        if hasattr(pl_module, "reconstruct") and trainer.datamodule is not None:
+            real = self._real_batch(trainer, pl_module)
+            if real is not None:
+                both = torch.cat([real, pl_module.reconstruct(real)])
+                self._save(trainer, both, f"recon_epoch={epoch:03d}", "reconstructions")
+
+    def _real_batch(self, trainer: pl.Trainer, pl_module: pl.LightningModule):
+        if not hasattr(trainer.datamodule, "images"):
+            return None
+        images = trainer.datamodule.images("val", max_images=min(self.num_samples, 32))
+        return (images.float() / 255.0).to(pl_module.device)
+
+    def _save(self, trainer: pl.Trainer, images: torch.Tensor, stem: str, key: str) -> None:
+        nrow = max(1, int(len(images) ** 0.5))
+        grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2)
+        save_image(grid, self.dirpath / f"{stem}.png")
+        save_image(grid, self.dirpath / ("last.png" if key == "samples" else "recon_last.png"))
+        grid_uint8 = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image(
+                    key=f"samples/{key}", images=[grid_uint8], step=trainer.global_step
+                )

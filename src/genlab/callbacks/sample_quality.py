@@ -1,0 +1,176 @@
+"""Log FID / KID / IS / precision / recall of generated samples during training.
+
+:class:`SampleQualityCallback` generates ``num_samples`` images with ``pl_module.generate`` every
+``every_n_epochs`` epochs, scores them with :class:`genlab.metrics.SampleQuality` against the
+cached reference features of ``trainer.datamodule`` and logs ``val/fid``, ``val/kid``,
+``val/kid_std``, ``val/is``, ``val/is_std``, ``val/precision``, ``val/recall`` with
+``pl_module.log(..., sync_dist=False)``, so ``ModelCheckpoint(monitor="val/fid", mode="min")``
+can keep the best model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from genlab.metrics.sample_quality import METRICS, OUTPUT_KEYS, SampleQuality, eval_mode
+from genlab.utils.errors import ConfigError
+
+
+class SampleQualityCallback(pl.Callback):
+    """Sample-quality metrics as a Lightning callback.
+
+    When: at the end of the (non-sanity-check) validation epoch when the run validates that epoch,
+    otherwise at the end of the training epoch (GANs often have no validation loop); at most once
+    per epoch, on epochs where ``(epoch + 1) % every_n_epochs == 0``. ``trainer.validate()`` always
+    computes. Reference features are warmed up in ``on_fit_start`` so the first epoch is not
+    charged with them. Use ``ModelCheckpoint(every_n_epochs=...)`` with the same period when
+    monitoring these keys with ``every_n_epochs > 1``.
+
+    Distributed: only global rank 0 generates and computes (torchmetrics states never sync); the
+    results (or rank 0's error) are then sent to every rank with ``trainer.strategy.broadcast``, a
+    collective every rank reaches, and every rank logs the same values with ``sync_dist=False``.
+    No rank waits on a collective that another rank skips, so nothing deadlocks under DDP.
+
+    Memory: the only state kept across epochs is the fixed-size reference features, the feature
+    network (on ``pl_module.device``, eval mode, frozen, used under ``no_grad``) and the last
+    results; torchmetrics states are reset after every computation.
+
+    Args:
+        every_n_epochs: compute every N epochs (``0`` disables the callback).
+        prefix: prefix of the logged names (``"val/"``).
+        others: see :class:`genlab.metrics.SampleQuality`; ``dataset=None`` uses
+            ``trainer.datamodule.name``.
+    """
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        features: str = "classifier",
+        dataset: str | None = None,
+        metrics: Iterable[str] | str = METRICS,
+        num_samples: int = 1000,
+        batch_size: int = 250,
+        num_real: int | None = 10000,
+        real_split: str = "train",
+        cache_dir: str | os.PathLike | None = None,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        is_splits: int = 10,
+        pr_k: int = 3,
+        seed: int = 0,
+        prefix: str = "val/",
+    ):
+        super().__init__()
+        if (
+            isinstance(every_n_epochs, bool)
+            or not isinstance(every_n_epochs, int)
+            or every_n_epochs < 0
+        ):
+            raise ConfigError(
+                "metrics.every_n_epochs", every_n_epochs, "an integer >= 0 (0 disables)"
+            )
+        self.every_n_epochs = every_n_epochs
+        self.prefix = str(prefix)
+        self.sample_quality = SampleQuality(
+            features=features,
+            dataset=dataset,
+            metrics=metrics,
+            num_samples=num_samples,
+            batch_size=batch_size,
+            num_real=num_real,
+            real_split=real_split,
+            cache_dir=cache_dir,
+            kid_subsets=kid_subsets,
+            kid_subset_size=kid_subset_size,
+            is_splits=is_splits,
+            pr_k=pr_k,
+            seed=seed,
+        )
+        self._last_epoch: int | None = None
+        #: Last logged values (without prefix) and wall time (s) of the last computation.
+        self.last_results: dict[str, float] = {}
+        self.last_duration: float = 0.0
+        #: Number of computations and their total wall time (s), for overhead measurements.
+        self.num_evaluations: int = 0
+        self.total_duration: float = 0.0
+
+    # ------------------------------------------------------------------ helpers
+    def _due(self, trainer: pl.Trainer) -> bool:
+        if self.every_n_epochs == 0 or trainer.sanity_checking:
+            return False
+        if self._last_epoch == trainer.current_epoch:
+            return False
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def _datamodule(self, trainer: pl.Trainer) -> Any:
+        dm = getattr(trainer, "datamodule", None)
+        if dm is None or not (hasattr(dm, "images") and hasattr(dm, "fingerprint")):
+            raise RuntimeError(
+                "SampleQualityCallback needs trainer.datamodule with images(split, max_images), "
+                "fingerprint(split), name, image_size and channels (the genlab datamodule contract)"
+            )
+        return dm
+
+    def _compute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        if not hasattr(pl_module, "generate"):
+            raise RuntimeError("SampleQualityCallback needs pl_module.generate(num_samples)")
+        dm = self._datamodule(trainer)
+        with eval_mode(pl_module), torch.no_grad():
+            return self.sample_quality.evaluate(pl_module.generate, dm, device=pl_module.device)
+
+    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_epoch = trainer.current_epoch
+        t0 = time.perf_counter()
+        results: dict[str, float] | None = None
+        error: str | None = None
+        exc: BaseException | None = None
+        if trainer.is_global_zero:
+            try:
+                results = self._compute(trainer, pl_module)
+            except Exception as e:  # re-raised below, after telling the other ranks
+                error, exc = f"{type(e).__name__}: {e}", e
+        if trainer.world_size > 1:
+            results, error = trainer.strategy.broadcast((results, error), src=0)
+        if exc is not None:
+            raise exc
+        if error is not None:
+            raise RuntimeError(f"sample-quality metrics failed on rank 0: {error}")
+        assert results is not None
+        for name in self.sample_quality.metrics:
+            for key in OUTPUT_KEYS[name]:
+                pl_module.log(
+                    f"{self.prefix}{key}",
+                    float(results[key]),
+                    on_step=False,
+                    on_epoch=True,
+                    prog_bar=key in ("fid", "is"),
+                    sync_dist=False,
+                    batch_size=1,
+                )
+        self.last_results = dict(results)
+        self.last_duration = time.perf_counter() - t0
+        self.num_evaluations += 1
+        self.total_duration += self.last_duration
+
+    # ------------------------------------------------------------------ hooks
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_epoch = None
+        if self.every_n_epochs and trainer.is_global_zero:
+            self.sample_quality.real_features(self._datamodule(trainer), device=pl_module.device)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.every_n_epochs == 0:
+            return
+        if trainer.state.fn == "fit" and not self._due(trainer):
+            return
+        self._run(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._due(trainer):
+            self._run(trainer, pl_module)

