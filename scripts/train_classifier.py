@@ -153,7 +153,8 @@ def train_one(name: str, args: argparse.Namespace) -> dict:
             sched.step()
             total += loss.item() * len(idx)
         print(
-            f"[{name}] epoch {epoch + 1}/{epochs} loss {total / n:.4f} ({time.time() - t0:.0f} s)"
+            f"[{name}] epoch {epoch + 1}/{epochs} loss {total / n:.4f} ({time.time() - t0:.0f} s)",
+            flush=True,
         )
     acc = accuracy(model, xte, yte)
     # Round-trip through the shipped fp16 format and report the accuracy of what is shipped.
@@ -182,7 +183,8 @@ def train_one(name: str, args: argparse.Namespace) -> dict:
     meta.update(test_accuracy=round(acc16, 4), test_accuracy_fp32=round(acc, 4))
     save_classifier(model, out, meta)
     print(
-        f"[{name}] test accuracy {acc16:.4f} (fp32 {acc:.4f}) -> {out} ({out.stat().st_size} bytes)"
+        f"[{name}] test accuracy {acc16:.4f} (fp32 {acc:.4f}) -> {out} ({out.stat().st_size} bytes)",
+        flush=True,
     )
     return meta
 

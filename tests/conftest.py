@@ -25,9 +25,11 @@ FAST = [
     "+trainer.limit_val_batches=1",
     "trainer.enable_model_summary=false",
     "~callbacks.rich_progress_bar",
+    "~callbacks.sample_quality",
     "callbacks.sample_grid.num_samples=16",
     "data.batch_size=16",
     "trainer.log_every_n_steps=1",
+    "logger=csv",  # the default loggers add wandb (offline); tests/test_wandb.py covers it
 ]
 
 

@@ -24,6 +24,12 @@ Design (the contract every model in genlab relies on):
   labelled datasets val = the held-out *test* split), in order.
 * :meth:`images` returns real (never binarised) uint8 images for metrics and
   :meth:`fingerprint` a short content hash for metric caching.
+* Resumable data order: the training order comes from :class:`ResumableRandomSampler`
+  (a permutation per epoch drawn from ``(shuffle_seed, epoch)`` with its own generator, never
+  the global RNG; ``shuffle_seed`` is the run seed). The datamodule's ``state_dict`` (stored in
+  every checkpoint) records the epoch and how many training batches of it were done, so a run
+  resumed from a mid-epoch checkpoint sees exactly the batches the uninterrupted run would
+  have seen. (Under multi-process DDP the plain shuffled loader is used instead.)
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genlab.utils.errors import ConfigError
 
@@ -103,6 +109,35 @@ class TensorImageDataset(Dataset):
         return self.images[index], int(self.labels[index])
 
 
+class ResumableRandomSampler(Sampler[int]):
+    """A random permutation of ``range(num_samples)`` per epoch that can start mid-epoch.
+
+    The order of epoch ``e`` depends only on ``(seed, e)`` (own ``torch.Generator``, the global
+    RNG is untouched). ``start`` indices of the order are skipped by the next iteration only
+    (set when resuming). ``len()`` stays ``num_samples`` so Lightning's batch counting is
+    unchanged; Lightning calls :meth:`set_epoch` every epoch.
+    """
+
+    def __init__(self, num_samples: int, seed: int, epoch: int = 0, start: int = 0):
+        self.num_samples, self.seed = int(num_samples), int(seed)
+        self.epoch, self.start = int(epoch), int(start)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def order(self, epoch: int) -> list[int]:
+        """The full permutation of ``epoch``."""
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
+        return torch.randperm(self.num_samples, generator=gen).tolist()
+
+    def __iter__(self):
+        start, self.start = self.start, 0
+        yield from self.order(self.epoch)[start:]
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
 def _check_int(key: str, value: Any, minimum: int, allowed: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(key, value, allowed)
@@ -142,7 +177,9 @@ class ImageDataModule(pl.LightningDataModule):
         super().__init__()
         self.data_dir = str(data_dir) if data_dir is not None else "data"
         self.batch_size = _check_int("data.batch_size", batch_size, 1, "an integer >= 1")
-        self.num_workers = _check_int("data.num_workers", num_workers, 0, "an integer >= 0")
+        self.num_workers = _check_int("data.num_workers", num_workers, 0, "an integer in [0, 256]")
+        if self.num_workers > 256:  # a typo like 1000000 would fork until the machine dies
+            raise ConfigError("data.num_workers", num_workers, "an integer in [0, 256]")
         if image_size is not None:
             _check_int("data.image_size", image_size, 1, "an integer >= 1")
         if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
@@ -157,6 +194,10 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         self._datasets: dict[str, Dataset] = {}
         self._raw_eval: Dataset | None = None  # eval split before fixed binarisation
+        # data order: the run seed (seed_everything) without drawing from the global RNG
+        self.shuffle_seed = int(torch.initial_seed()) % 2**63
+        self._train_sampler: ResumableRandomSampler | None = None
+        self._resume_position: dict[str, int] | None = None  # set by load_state_dict
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _check_num_classes(self, num_classes: int | None, native: int | None) -> None:
@@ -224,7 +265,36 @@ class ImageDataModule(pl.LightningDataModule):
                 stacklevel=2,
             )
             drop_last = False
-        return self._loader(ds, shuffle=True, drop_last=drop_last)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            return self._loader(ds, shuffle=True, drop_last=drop_last)  # DistributedSampler
+        position = self._resume_position or {}
+        self._resume_position = None
+        self._train_sampler = ResumableRandomSampler(
+            len(ds), self.shuffle_seed, position.get("epoch", 0), position.get("samples_done", 0)
+        )
+        return self._loader(ds, shuffle=False, drop_last=drop_last, sampler=self._train_sampler)
+
+    # ------------------------------------------------------------------ resume (checkpoints)
+    def state_dict(self) -> dict[str, int]:
+        """Data-order position: shuffle seed, epoch and training samples done in it."""
+        state = {"shuffle_seed": self.shuffle_seed, "epoch": 0, "samples_done": 0}
+        sampler, trainer = self._train_sampler, getattr(self, "trainer", None)
+        if sampler is not None and trainer is not None:
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            state["epoch"] = sampler.epoch
+            if done >= trainer.num_training_batches:  # epoch finished: next one from its start
+                state["epoch"], done = sampler.epoch + 1, 0
+            state["samples_done"] = int(done) * self.batch_size
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Continue the data order of a checkpoint (applied by the next train_dataloader())."""
+        self.shuffle_seed = int(state_dict.get("shuffle_seed", self.shuffle_seed))
+        self._resume_position = {
+            "epoch": int(state_dict.get("epoch", 0)),
+            "samples_done": int(state_dict.get("samples_done", 0)),
+        }
 
     def val_dataloader(self) -> DataLoader:
         """The held-out split (for torchvision/bundled datasets: their *test* split)."""
@@ -233,15 +303,21 @@ class ImageDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("test"), shuffle=False, drop_last=False)
 
-    def _loader(self, ds: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(
+        self, ds: Dataset, shuffle: bool, drop_last: bool, sampler: Sampler | None = None
+    ) -> DataLoader:
+        # own generator: creating a loader iterator does not draw from the global RNG
+        generator = None if sampler is None else torch.Generator().manual_seed(self.shuffle_seed)
         return DataLoader(
             ds,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            generator=generator,
         )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> dict[str, torch.Tensor]:

@@ -16,8 +16,12 @@ from genlab.utils.errors import ConfigError
 
 
 class Likelihood(nn.Module):
-    """Base class. ``dequantization_nats_per_dim`` is what turns a density on [0, 1] into an
-    8-bit probability (log 256 for continuous densities, 0 for discrete ones), for bits/dim."""
+    """Base class. ``dequantization_nats_per_dim`` turns a density on [0, 1] into the
+    probability of an 8-bit pixel value, for honest bits/dim (0 for discrete likelihoods).
+
+    genlab feeds pixel ``i`` as ``x = i / 255``, so the values are 1/255 apart and the bin of
+    ``i`` has width 1/255: ``-log P(i) ~= -log p(x) + log 255`` per dim (midpoint rule; the
+    often-quoted ``log 256`` belongs to data scaled as ``(i + u) / 256``)."""
 
     params_per_channel = 1
     dequantization_nats_per_dim = 0.0
@@ -44,7 +48,7 @@ class Gaussian(Likelihood):
     """Gaussian N(x; mu, std^2) per pixel; ``params`` are the means. ``std`` is fixed, or a
     single learned scalar when ``learn_std`` is true (initialised at ``std``)."""
 
-    dequantization_nats_per_dim = math.log(256.0)
+    dequantization_nats_per_dim = math.log(255.0)  # see Likelihood
 
     def __init__(self, std: float = 0.1, learn_std: bool = False):
         super().__init__()

@@ -175,7 +175,9 @@ def load_classifier(
             + "; train more with scripts/train_classifier.py or use metrics.features='inception'",
         )
     ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    model = SmallClassifier(**ckpt["config"])
+    # The throw-away random init must not consume the caller's RNG stream.
+    with torch.random.fork_rng(devices=[]):
+        model = SmallClassifier(**ckpt["config"])
     model.load_state_dict(
         {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     )

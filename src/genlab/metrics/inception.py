@@ -122,7 +122,8 @@ class FIDInceptionV3(nn.Module):
         self.path = str(path)
         self.quantize = quantize
         self.net = _load_script(self.path)
-        self.net.requires_grad_(False)
+        for p in self.net.parameters():  # (ScriptModule has no requires_grad_)
+            p.requires_grad_(False)
 
     def train(self, mode: bool = True) -> FIDInceptionV3:
         """Always stays in eval mode (it is a fixed feature extractor)."""

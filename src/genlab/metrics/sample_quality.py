@@ -469,8 +469,12 @@ class SampleQuality:
                             "metrics.is_splits", self.is_splits, f"at most the {n_fake} samples"
                         )
                     tm["is"].update(fake.logits)
-                    is_mean, is_std = tm["is"].compute()
-                    out["is"], out["is_std"] = float(is_mean), float(is_std)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)  # std of 1 split
+                        is_mean, is_std = tm["is"].compute()
+                    out["is"] = float(is_mean)
+                    # the std of a single split is nan: report 0
+                    out["is_std"] = float(is_std) if self.is_splits > 1 else 0.0
                 if {"precision", "recall"} & set(self.metrics):
                     m = min(n_fake, n_real)
                     r = real.features[torch.randperm(n_real)[:m]] if n_real > m else real.features

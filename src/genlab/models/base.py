@@ -11,6 +11,8 @@ import torch
 
 import genlab
 from genlab.utils.config import config_from_kwargs
+from genlab.utils.rng import get_rng_states, set_rng_states
+from genlab.utils.run_info import environment_info
 
 
 def build_optimizer(spec: dict[str, Any], params) -> torch.optim.Optimizer:
@@ -46,16 +48,42 @@ class GenerativeModule(pl.LightningModule):
 
     # -- checkpoint metadata ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """``checkpoint["genlab"]``: class, family, version, counters, the resolved run config,
+        the environment (git commit, package versions) and every RNG state (exact resume)."""
         checkpoint["genlab"] = {
             "model_class": type(self).__name__,
             "family": self.family,
             "version": genlab.__version__,
             "counters": self.counters(),
             "run_config": self.run_config,
+            "env": environment_info(),
+            "rng_states": get_rng_states(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.load_counters(checkpoint.get("genlab", {}).get("counters", {}))
+        self._resume_rng_states = checkpoint.get("genlab", {}).get("rng_states")
+
+    def on_train_start(self) -> None:
+        """Restore the checkpoint's RNG states right before training continues (not at load
+        time: a sanity check run in between would consume them)."""
+        states = getattr(self, "_resume_rng_states", None)
+        self._resume_rng_states = None
+        if states is not None:
+            set_rng_states(states)
+            self._resume_rng = None  # supersedes a subclass's own (epoch-start) RNG restore
+
+    def on_validation_start(self) -> None:
+        """Validation (and the sanity check) leave the training RNG streams as they were, so
+        training is the same whether, how often and how long validation runs (a resumed run
+        may skip the validation the crashed run did before its checkpoint)."""
+        self._rng_before_validation = get_rng_states()
+
+    def on_validation_end(self) -> None:
+        states = getattr(self, "_rng_before_validation", None)
+        self._rng_before_validation = None
+        if states is not None:
+            set_rng_states(states)
 
     def counters(self) -> dict[str, int]:
         """Schedule counters that must survive a resume."""

@@ -12,6 +12,17 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from genlab.utils.errors import ConfigError
+
+MLP_D_NORMS = ("batch", "layer", "none")
+
+
+def _mlp_norm(kind: str, width: int) -> list[nn.Module]:
+    """Normalisation after a hidden layer of the MLP discriminator (instance norm is conv-only)."""
+    if kind == "none":
+        return []
+    return [nn.BatchNorm1d(width) if kind == "batch" else nn.LayerNorm(width)]
+
 
 def mlp(dims: list[int], activation: type[nn.Module], wrap=lambda m: m) -> list[nn.Module]:
     """Linear layers between consecutive ``dims`` with ``activation`` after all but the last."""
@@ -59,11 +70,18 @@ class MLPDiscriminator(nn.Module):
         norm: str = "none",
     ):
         super().__init__()
+        if norm not in MLP_D_NORMS:
+            allowed = f"one of {list(MLP_D_NORMS)} for arch=mlp"
+            raise ConfigError("model.discriminator.norm", norm, allowed)
         sn = _spectral_norm if spectral_norm else (lambda m: m)
-        in_dim = channels * image_size * image_size
-        dims = [in_dim, *hidden_dims]
-        act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
-        self.features = nn.Sequential(nn.Flatten(), *mlp(dims, act, sn), act())
+        dims = [channels * image_size * image_size, *hidden_dims]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(sn(nn.Linear(d_in, d_out)))
+            if i > 0:  # no norm on the first layer (as the conv D)
+                layers += _mlp_norm(norm, d_out)
+            layers.append(nn.LeakyReLU(0.2))
+        self.features = nn.Sequential(*layers)
         self.head = sn(nn.Linear(dims[-1], 1))
         self.projection = sn(nn.Embedding(num_classes, dims[-1])) if num_classes else None
 

@@ -62,15 +62,27 @@ class ConvDecoder(nn.Module):
         return self.net(z)
 
 
+MLP_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
+
+
 class MLPEncoder(nn.Module):
-    """images (B, C, H, W) -> (mean, log_var), each (B, latent_dim)."""
+    """images (B, C, H, W) -> (mean, log_var), each (B, latent_dim).
+
+    ``C*H*W -> hidden_dims... -> 2*latent_dim`` with ``activation`` between layers (e.g. the
+    784-400-40 VAE of the likelihood literature: ``hidden_dims=(400,)``, ``latent_dim=40``).
+    """
 
     def __init__(
-        self, latent_dim: int, channels: int, image_size: int, hidden_dims: tuple[int, ...] = (400,)
+        self,
+        latent_dim: int,
+        channels: int,
+        image_size: int,
+        hidden_dims: tuple[int, ...] = (400,),
+        activation: str = "tanh",
     ):
         super().__init__()
         dims = [channels * image_size * image_size, *hidden_dims, 2 * latent_dim]
-        self.net = nn.Sequential(nn.Flatten(), *mlp(dims, nn.Tanh))
+        self.net = nn.Sequential(nn.Flatten(), *mlp(dims, MLP_ACTIVATIONS[activation]))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_var = self.net(images).chunk(2, dim=1)
@@ -86,11 +98,12 @@ class MLPDecoder(nn.Module):
         out_channels: int,
         image_size: int,
         hidden_dims: tuple[int, ...] = (400,),
+        activation: str = "tanh",
     ):
         super().__init__()
         self.shape = (out_channels, image_size, image_size)
         dims = [latent_dim, *hidden_dims, math.prod(self.shape)]
-        self.net = nn.Sequential(*mlp(dims, nn.Tanh))
+        self.net = nn.Sequential(*mlp(dims, MLP_ACTIVATIONS[activation]))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, *self.shape)

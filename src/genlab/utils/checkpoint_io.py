@@ -28,7 +28,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning CheckpointIO whose ``save_checkpoint`` is :func:`atomic_torch_save`."""
+    """Lightning CheckpointIO: ``save_checkpoint`` is :func:`atomic_torch_save` and
+    ``load_checkpoint`` (``trainer.fit(ckpt_path=...)``) never unpickles arbitrary objects
+    (``weights_only=True`` whatever the caller asks)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         atomic_torch_save(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None):
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)

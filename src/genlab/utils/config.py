@@ -26,8 +26,24 @@ def config_from_kwargs(config_class: type, kwargs: dict[str, Any], prefix: str =
     fields = {f.name for f in dataclasses.fields(config_class)}
     for key in kwargs:
         if key not in fields:
-            raise ConfigError(f"{prefix}.{key}", kwargs[key], f"keys {sorted(fields)}")
+            hint = close_keys(config_class, key, prefix)
+            hint = f" (did you mean {' or '.join(hint)}?)" if hint else ""
+            raise ConfigError(f"{prefix}.{key}", kwargs[key], f"keys {sorted(fields)}{hint}")
     return config_class(**{k: to_plain(v) for k, v in kwargs.items()})
+
+
+def close_keys(config_class: type, key: str, prefix: str = "model") -> list[str]:
+    """Fields spelled like ``key``, and nested dict keys named ``key`` (``lr`` ->
+    ``model.optimizer_g.lr``)."""
+    import difflib
+
+    fields = dataclasses.fields(config_class)
+    close = [f"{prefix}.{k}" for k in difflib.get_close_matches(key, [f.name for f in fields])]
+    for f in fields:
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if isinstance(default, dict) and key in default:
+            close.append(f"{prefix}.{f.name}.{key}")
+    return close
 
 
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:

@@ -58,7 +58,8 @@ def find_config_error(err: BaseException | None) -> ConfigError | None:
 
 
 def exit_on_config_error(task: Callable) -> Callable:
-    """Wrap a Hydra task: a ConfigError becomes one clear line on stderr and exit code 2
+    """Wrap a Hydra task: a ConfigError becomes one clear line on stderr and exit code 2, a
+    diverged run (``genlab.callbacks.divergence.DivergenceError``) one line and exit code 3
     (no traceback wall; the full traceback with ``HYDRA_FULL_ERROR=1``)."""
 
     @functools.wraps(task)
@@ -66,8 +67,16 @@ def exit_on_config_error(task: Callable) -> Callable:
         try:
             return task(*args, **kwargs)
         except Exception as err:
+            from genlab.callbacks.divergence import DivergenceError
+
+            full = os.environ.get("GENLAB_FULL_ERROR", os.environ.get("HYDRA_FULL_ERROR"))
+            if full == "1":
+                raise
+            if isinstance(err, DivergenceError):
+                print(f"genlab: error: {err}", file=sys.stderr)
+                raise SystemExit(3) from None
             config_error = find_config_error(err)
-            if config_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if config_error is None:
                 raise
             print(f"genlab: error: {config_error}", file=sys.stderr)
             raise SystemExit(2) from None

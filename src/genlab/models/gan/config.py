@@ -32,13 +32,18 @@ class GANConfig:
             spectral_norm: bool}``.
         optimizer_g, optimizer_d: ``{_target_: torch.optim.X, lr: .., ...}`` (separate: TTUR).
         scheduler_g, scheduler_d: optional ``{_target_: torch.optim.lr_scheduler.X, ...}``,
-            stepped once per generator step.
-        n_critic: discriminator steps (each on its own batch) per generator step.
+            stepped once per generator step (not when an fp16 GradScaler skipped it).
+        n_critic: discriminator steps (each on its own batch) per generator step. Every batch
+            is one D step (``d_steps``); every ``n_critic``-th batch also one G step
+            (``g_steps``, which is ``trainer.global_step``, so ``trainer.max_steps`` and
+            ``ModelCheckpoint(every_n_train_steps)`` count generator steps).
         gp_weight: WGAN-GP gradient penalty weight (0 = off).
         r1_gamma: R1 penalty gamma on reals (0 = off); the penalty is gamma/2 * ||grad||^2.
         r1_every: lazy R1: apply every k discriminator steps, scaled by k.
-        ema_decay: EMA of the generator weights (null = off); used for sampling when on.
-        ema_start: generator steps before the EMA starts averaging (it copies G until then).
+        ema_decay: EMA of the generator weights and buffers (null = off); ``generate`` (samples,
+            metrics, ``genlab.sample``) uses it when on. Only G is averaged, once per applied
+            generator step; it is part of the state dict (saved, restored on resume).
+        ema_start: warm-up: for the first ``ema_start`` generator steps the EMA copies G.
     """
 
     image_size: int

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genlab.losses.likelihoods import LIKELIHOODS
+from genlab.nets.vae import MLP_ACTIVATIONS
 from genlab.utils.config import check_optimizer, number, positive_int, require
 
 VAE_ARCHS = ("conv", "mlp")
@@ -13,7 +14,8 @@ VAE_ARCHS = ("conv", "mlp")
 
 @dataclass
 class VAEConfig:
-    """Every field of ``conf/model/vae.yaml``.
+    """Every field of ``conf/model/vae.yaml`` (presets on top of it: ``beta_vae``, ``iwae``,
+    ``vae_mlp``).
 
     Attributes:
         image_size: side of the square images (from ``${data.image_size}``).
@@ -23,14 +25,20 @@ class VAEConfig:
         arch: ``conv`` (28/32/64 px) or ``mlp`` (any size).
         base_channels: width of the first conv layer (conv arch).
         hidden_dims: hidden layer sizes (mlp arch), e.g. ``[400]``.
+        activation: hidden activation of the mlp arch: ``tanh`` | ``relu`` | ``silu``.
         likelihood: ``bernoulli`` | ``gaussian`` | ``discretized_logistic``.
         gaussian_std: std of the Gaussian likelihood (initial value when ``learn_std``).
         learn_std: learn one scalar std for the Gaussian likelihood.
         beta: weight on the KL term (beta-VAE; 1 = ELBO).
-        kl_warmup_steps: linear KL warm-up from 0 to ``beta`` over this many steps (0 = off).
-        free_bits: minimum nats per latent dim in the KL term (0 = off; Kingma et al. 2016).
-        k: importance samples in the training bound (1 = ELBO, >1 = IWAE).
+        kl_warmup_steps: linear KL warm-up from 0 to ``beta`` over this many optimizer steps
+            (0 = off); counted by Lightning's ``global_step``, so it resumes with the checkpoint.
+        free_bits: minimum nats per latent dim in the KL term (batch mean per dim, clamped;
+            0 = off; Kingma et al. 2016). ELBO training only (``k = 1``).
+        k: importance samples in the training bound (1 = ELBO, >1 = IWAE, Burda et al. 2015;
+            during warm-up the prior ratio inside the weights is scaled by the KL weight).
         optimizer: ``{_target_: torch.optim.X, lr: .., ...}``.
+        lr_scheduler: ``None`` or ``{_target_: torch.optim.lr_scheduler.X, ...}``, stepped once
+            per epoch (its state is in the checkpoint, so it resumes where it stopped).
         nll_k: importance samples for ``val/nll`` during training.
         nll_every_n_epochs: log ``val/nll`` every this many epochs (0 = never).
     """
@@ -42,6 +50,7 @@ class VAEConfig:
     arch: str = "conv"
     base_channels: int = 32
     hidden_dims: list[int] = field(default_factory=lambda: [400])
+    activation: str = "tanh"
     likelihood: str = "bernoulli"
     gaussian_std: float = 0.1
     learn_std: bool = False
@@ -52,6 +61,7 @@ class VAEConfig:
     optimizer: dict[str, Any] = field(
         default_factory=lambda: {"_target_": "torch.optim.Adam", "lr": 1e-3}
     )
+    lr_scheduler: dict[str, Any] | None = None
     nll_k: int = 100
     nll_every_n_epochs: int = 0
 
@@ -60,6 +70,8 @@ class VAEConfig:
             positive_int(self.latent_dim), "model.latent_dim", self.latent_dim, "an integer >= 1"
         )
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
+        ok = self.activation in MLP_ACTIVATIONS
+        require(ok, "model.activation", self.activation, f"one of {list(MLP_ACTIVATIONS)}")
         require(self.arch in VAE_ARCHS, "model.arch", self.arch, f"one of {list(VAE_ARCHS)}")
         ok = self.likelihood in LIKELIHOODS
         require(ok, "model.likelihood", self.likelihood, f"one of {list(LIKELIHOODS)}")
@@ -76,4 +88,18 @@ class VAEConfig:
         require(ok, "model.kl_warmup_steps", self.kl_warmup_steps, "an integer >= 0")
         require(positive_int(self.k), "model.k", self.k, "an integer >= 1")
         require(positive_int(self.nll_k), "model.nll_k", self.nll_k, "an integer >= 1")
+        every = self.nll_every_n_epochs
+        ok = isinstance(every, int) and not isinstance(every, bool) and every >= 0
+        require(ok, "model.nll_every_n_epochs", every, "an integer >= 0")
+        require(
+            self.k == 1 or self.free_bits == 0,
+            "model.free_bits",
+            self.free_bits,
+            "0 when model.k > 1 (free bits act on the analytic KL of the ELBO, not on the IWAE "
+            "bound)",
+        )
         check_optimizer("model.optimizer", self.optimizer)
+        ok = self.lr_scheduler is None or (
+            isinstance(self.lr_scheduler, dict) and "_target_" in self.lr_scheduler
+        )
+        require(ok, "model.lr_scheduler", self.lr_scheduler, "null or a dict with _target_")

@@ -1,9 +1,10 @@
-"""VAE LightningModule: Gaussian latent, reparameterisation, ELBO / IWAE bound."""
+"""VAE LightningModule: Gaussian latent, reparameterisation, ELBO / IWAE bound, IS likelihood."""
 
 from __future__ import annotations
 
 import math
 
+import hydra.utils
 import torch
 from torch import Tensor
 
@@ -16,8 +17,18 @@ from genlab.nets.vae import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 class VAE(GenerativeModule):
     """q(z|x) = N(mean, diag(exp(log_var))), p(z) = N(0, I), p(x|z) named by ``likelihood``.
 
-    Loss = -bound per image in nats, logged as ``train/recon`` (E log p(x|z)), ``train/kl`` and
-    ``train/loss``. ``sample(n)`` / ``generate(n)`` draw from the prior.
+    All terms are per image, summed over pixels, in nats. Training minimises ``train/loss``:
+
+    * ``k = 1``: ``-E_q log p(x|z) + w * KL`` with ``w = kl_weight()`` (beta, linearly warmed
+      up over ``kl_warmup_steps`` optimizer steps) and, if ``free_bits > 0``, the KL of each
+      latent dim (batch mean) clamped below at ``free_bits`` nats;
+    * ``k > 1``: ``-log (1/k) sum_i p(x|z_i) [p(z_i)/q(z_i|x)]^w`` (the IWAE bound of Burda
+      et al. 2015; ``w = 1`` once warm-up is over).
+
+    The warm-up counter is Lightning's ``global_step``, which a resumed run restores from the
+    checkpoint, so schedules continue where they stopped. Logged: ``train/{loss,recon,kl,elbo,
+    kl_weight}``, ``val/{elbo,recon,kl,loss}`` and every ``nll_every_n_epochs`` epochs
+    ``val/nll`` (importance-sampled with ``nll_k`` samples).
     """
 
     config_class = VAEConfig
@@ -37,13 +48,23 @@ class VAE(GenerativeModule):
             )
         else:
             hidden = tuple(cfg.hidden_dims)
-            self.encoder = MLPEncoder(cfg.latent_dim, cfg.channels, cfg.image_size, hidden)
-            self.decoder = MLPDecoder(cfg.latent_dim, out_channels, cfg.image_size, hidden[::-1])
+            self.encoder = MLPEncoder(
+                cfg.latent_dim, cfg.channels, cfg.image_size, hidden, cfg.activation
+            )
+            self.decoder = MLPDecoder(
+                cfg.latent_dim, out_channels, cfg.image_size, hidden[::-1], cfg.activation
+            )
+
+    @property
+    def data_dims(self) -> int:
+        """Number of scalar dimensions of one image, C * H * W (the ``dim`` of bits/dim)."""
+        return self.config.channels * self.config.image_size**2
 
     # -- model ------------------------------------------------------------------------------
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (B, C, H, W) in [0, 1] -> (mean, log_var), each (B, latent_dim)."""
-        return self.encoder(x)
+        """x (B, C, H, W) in [0, 1] -> (mean, log_var), each (B, latent_dim), fp32."""
+        mean, log_var = self.encoder(x)
+        return mean.float(), log_var.float()
 
     def decode(self, z: Tensor) -> Tensor:
         """z (..., latent_dim) -> likelihood parameters (..., C * params_per_channel, H, W)."""
@@ -57,42 +78,60 @@ class VAE(GenerativeModule):
         return cfg.beta * min(1.0, self.global_step / cfg.kl_warmup_steps)
 
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Per-image ``recon`` = log p(x|z) (one z), ``kl`` (analytic), ``kl_per_dim`` (B, D)."""
+        """Per image (B,): ``recon`` = log p(x|z) with one z ~ q(z|x), ``kl`` (analytic);
+        ``kl_per_dim`` (B, latent_dim)."""
         mean, log_var = self.encode(x)
-        mean, log_var = mean.float(), log_var.float()
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         recon = self.likelihood.log_prob(x, self.decode(z))
         kl_per_dim = gaussian_kl(mean, log_var)
         return {"recon": recon, "kl": kl_per_dim.sum(1), "kl_per_dim": kl_per_dim}
 
-    def log_importance_weights(self, x: Tensor, k: int) -> Tensor:
-        """log w_i = log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x): (k, B), in fp32."""
-        mean, log_var = self.encode(x)
-        mean, log_var = mean.float(), log_var.float()
-        z = mean + torch.randn(k, *mean.shape, device=mean.device) * torch.exp(0.5 * log_var)
-        params = self.decode(z.flatten(0, 1))
-        x_rep = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)
-        log_px_z = self.likelihood.log_prob(x_rep, params).view(k, -1)
-        log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz_x = gaussian_log_density(z, mean, log_var)
-        return log_px_z + log_pz - log_qz_x
+    def log_importance_weights(
+        self, x: Tensor, k: int, prior_weight: float = 1.0, chunk_size: int | None = None
+    ) -> Tensor:
+        """log w_i = log p(x|z_i) + prior_weight * (log p(z_i) - log q(z_i|x)), z_i ~ q(z|x).
 
-    def iwae_bound(self, x: Tensor, k: int) -> Tensor:
-        """log (1/k) sum_i w_i per image (B,) (Burda et al. 2015); k=1 is a one-sample ELBO."""
-        return torch.logsumexp(self.log_importance_weights(x, k), dim=0) - math.log(k)
+        Returns (k, B) in fp32. The encoder runs once; the decoder sees at most
+        ``chunk_size * B`` latents at a time (``None`` = all k at once).
+        """
+        mean, log_var = self.encode(x)
+        std = torch.exp(0.5 * log_var)
+        chunk_size = k if chunk_size is None else max(1, int(chunk_size))
+        out = []
+        for start in range(0, k, chunk_size):
+            n = min(chunk_size, k - start)
+            z = mean + torch.randn(n, *mean.shape, device=mean.device) * std  # (n, B, D)
+            params = self.decode(z.flatten(0, 1))
+            x_rep = x.unsqueeze(0).expand(n, *x.shape).flatten(0, 1)
+            log_px_z = self.likelihood.log_prob(x_rep, params).view(n, -1).float()
+            log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
+            log_qz_x = gaussian_log_density(z, mean, log_var)
+            out.append(log_px_z + prior_weight * (log_pz - log_qz_x))
+        return torch.cat(out, dim=0)
+
+    def iwae_bound(self, x: Tensor, k: int, chunk_size: int | None = None) -> Tensor:
+        """log (1/k) sum_i w_i per image (B,) (Burda et al. 2015); k=1 is a one-sample ELBO.
+
+        With large k this is the importance-sampled estimate of log p(x) (a lower bound in
+        expectation that tightens as k grows). The log-sum-exp runs in fp64.
+        """
+        log_w = self.log_importance_weights(x, k, chunk_size=chunk_size).double()
+        return (torch.logsumexp(log_w, dim=0) - math.log(k)).float()
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Training loss (scalar, nats/image) and batch means of ``recon``, ``kl``, ``elbo``."""
         cfg = self.config
         terms = self.elbo_terms(x)
-        kl_per_dim = terms["kl_per_dim"]
-        if cfg.free_bits > 0:
-            kl_for_loss = kl_per_dim.mean(0).clamp(min=cfg.free_bits).sum()
-        else:
-            kl_for_loss = terms["kl"].mean()
+        weight = self.kl_weight()
         if cfg.k > 1:
-            loss = -self.iwae_bound(x, cfg.k).mean()
+            log_w = self.log_importance_weights(x, cfg.k, prior_weight=weight)
+            loss = -(torch.logsumexp(log_w, dim=0) - math.log(cfg.k)).mean()
         else:
-            loss = -terms["recon"].mean() + self.kl_weight() * kl_for_loss
+            if cfg.free_bits > 0:
+                kl_for_loss = terms["kl_per_dim"].mean(0).clamp(min=cfg.free_bits).sum()
+            else:
+                kl_for_loss = terms["kl"].mean()
+            loss = -terms["recon"].mean() + weight * kl_for_loss
         elbo = terms["recon"] - terms["kl"]
         return {
             "loss": loss,
@@ -118,7 +157,15 @@ class VAE(GenerativeModule):
 
     # -- training ---------------------------------------------------------------------------
     def configure_optimizers(self):
-        return build_optimizer(self.config.optimizer, self.parameters())
+        optimizer = build_optimizer(self.config.optimizer, self.parameters())
+        spec = self.config.lr_scheduler
+        if spec is None:
+            return optimizer
+        scheduler = hydra.utils.instantiate({**spec, "_partial_": True})(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
 
     def training_step(self, batch, batch_idx):
         out = self.loss_terms(batch["image"])
@@ -126,6 +173,11 @@ class VAE(GenerativeModule):
         self.log("train/loss", out["loss"], prog_bar=True)
         self.log("train/kl_weight", self.kl_weight())
         return out["loss"]
+
+    def nll_due(self) -> bool:
+        """Whether this epoch's validation also estimates ``val/nll``."""
+        every = self.config.nll_every_n_epochs
+        return bool(every) and (self.current_epoch + 1) % every == 0
 
     def validation_step(self, batch, batch_idx):
         x = batch["image"]
@@ -136,8 +188,7 @@ class VAE(GenerativeModule):
             "val/recon": terms["recon"].mean(),
             "val/kl": terms["kl"].mean(),
         }
-        every = self.config.nll_every_n_epochs
-        if every and (self.current_epoch + 1) % every == 0:
-            logs["val/nll"] = -self.iwae_bound(x, self.config.nll_k).mean()
+        if self.nll_due():
+            logs["val/nll"] = -self.iwae_bound(x, self.config.nll_k, chunk_size=100).mean()
         self.log_dict(logs, sync_dist=True)
         self.log("val/loss", -elbo.mean(), prog_bar=True, sync_dist=True)

@@ -1,0 +1,258 @@
+"""GAN schedules through real training runs: n_critic on distinct batches, what
+``trainer.max_steps`` counts, EMA warm-up and sampling, LR schedulers (and skipped fp16 steps),
+resume equal to an uninterrupted run, and a short bf16-mixed run of every preset."""
+
+from __future__ import annotations
+
+import csv
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
+
+from conftest import compose_config
+from genlab.data import FashionMNISTMiniDataModule
+from genlab.models import GAN
+from genlab.train import train
+from genlab.utils.checkpoints import load_checkpoint
+from genlab.utils.errors import ConfigError
+
+TINY_DCGAN = ["model.generator.base_channels=8", "model.discriminator.base_channels=8"]
+TINY_MLP = ["model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32]"]
+PRESETS = ["gan", "wgan_gp", "sngan", "lsgan", "r1gan", "gan_mlp", "cgan"]
+
+
+def tiny(preset: str) -> list[str]:
+    return [
+        f"model={preset}",
+        "model.latent_dim=16",
+        "data.batch_size=8",
+        *(TINY_MLP if "mlp" in preset else TINY_DCGAN),
+    ]
+
+
+def tiny_module(**overrides) -> GAN:
+    spec = {"arch": "mlp", "hidden_dims": [16]}
+    kwargs = dict(image_size=28, channels=1, latent_dim=8, generator=spec, discriminator=spec)
+    return GAN(**{**kwargs, **overrides})
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_n_critic_steps_on_distinct_batches_and_max_steps_counts_generator_steps(
+    make_cfg, tmp_path
+):
+    """n_critic=3, max_steps=2: 6 batches, each one D step; G steps on batches 3 and 6 only;
+    training stops after 2 generator steps (trainer.max_steps counts generator steps), and
+    ModelCheckpoint(every_n_train_steps=1) saves once per generator step."""
+    metrics = train(
+        make_cfg(
+            *tiny("gan_mlp"),
+            "model.n_critic=3",
+            "trainer.max_steps=2",
+            "trainer.max_epochs=5",
+            "trainer.limit_train_batches=20",
+            "callbacks.model_checkpoint.every_n_epochs=null",
+            "+callbacks.model_checkpoint.every_n_train_steps=1",
+            "callbacks.model_checkpoint.filename='step_{step}'",
+        )
+    )
+    assert metrics["g_step"] == 2 and metrics["train/d_step"] == 6
+    rows = [r for r in read_csv(tmp_path / "csv" / "metrics.csv") if r.get("train/d_step")]
+    steps = [(int(float(r["train/d_step"])), int(float(r["train/g_step"]))) for r in rows]
+    assert steps == [(1, 0), (2, 0), (3, 1), (4, 1), (5, 1), (6, 2)]  # one row per batch
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert checkpoint["global_step"] == 2  # Lightning's step == generator steps
+    periodic = sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.ckpt"))
+    assert periodic == ["step_1.ckpt", "step_2.ckpt"]  # every_n_train_steps: generator steps
+    assert checkpoint["genlab"]["counters"] == {"d_steps": 6, "g_steps": 2, "skipped_g_steps": 0}
+
+
+def test_schedulers_step_per_generator_step_with_separate_optimizers(make_cfg, tmp_path):
+    """TTUR: G and D keep their own lr/betas; each StepLR halves its lr once per G step."""
+    train(
+        make_cfg(
+            *tiny("gan_mlp"),
+            "model.n_critic=2",
+            "trainer.limit_train_batches=6",
+            "model.optimizer_g.lr=1e-4",
+            "model.optimizer_d.lr=4e-4",
+            "model.optimizer_d.betas=[0.0,0.9]",
+            "model.scheduler_g={_target_: torch.optim.lr_scheduler.StepLR, step_size: 1, gamma: 0.5}",
+            "model.scheduler_d={_target_: torch.optim.lr_scheduler.StepLR, step_size: 1, gamma: 0.5}",
+        )
+    )
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert checkpoint["genlab"]["counters"]["g_steps"] == 3
+    opt_d, opt_g = (s["param_groups"][0] for s in checkpoint["optimizer_states"])
+    assert opt_g["lr"] == pytest.approx(1e-4 / 8) and opt_d["lr"] == pytest.approx(4e-4 / 8)
+    assert tuple(opt_d["betas"]) == (0.0, 0.9) and tuple(opt_g["betas"]) == (0.5, 0.999)
+    assert [s["last_epoch"] for s in checkpoint["lr_schedulers"]] == [3, 3]
+
+
+def test_skipped_fp16_scaler_step_does_not_advance_schedulers():
+    """fp16 GradScaler (run on CPU here): an inf generator loss makes the scaler skip that step;
+    the LR schedule and EMA wait, the skip is counted; WGAN-GP penalty stays finite."""
+    model = tiny_module(
+        loss="wasserstein",
+        gp_weight=10.0,
+        ema_decay=0.9,
+        scheduler_g={"_target_": "torch.optim.lr_scheduler.StepLR", "step_size": 1, "gamma": 0.5},
+    )
+    generator_step = model.generator_step
+
+    def inf_on_second_step(batch_size, labels):
+        loss = generator_step(batch_size, labels)
+        return loss * float("inf") if model.g_steps == 1 else loss
+
+    model.generator_step = inf_on_second_step
+    plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        plugins=[plugin],
+        max_steps=4,
+        logger=False,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=FashionMNISTMiniDataModule(data_dir=".", batch_size=8))
+    assert (model.g_steps, model.skipped_g_steps, trainer.global_step) == (4, 1, 4)
+    assert model.lr_schedulers().last_epoch == 3  # 4 generator steps, one skipped
+    assert model.generator_ema.n_averaged.item() == 3
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_ema_copies_during_warm_up_then_averages_and_is_used_for_sampling():
+    model = tiny_module(ema_decay=0.75, ema_start=2)
+    model.lr_schedulers = lambda: None  # no trainer attached: no schedulers
+    ema, generator = model.generator_ema.module, model.generator
+    weight = lambda net: next(net.parameters()).detach().clone()  # noqa: E731
+    for step in (1, 2):  # warm-up: the EMA is a copy of G
+        with torch.no_grad():
+            for p in generator.parameters():
+                p.add_(1.0)
+        model.g_steps = step
+        model._after_generator_step(applied=True)
+        assert torch.equal(weight(ema), weight(generator))
+    before = weight(ema)
+    with torch.no_grad():
+        for p in generator.parameters():
+            p.add_(1.0)
+    model.g_steps = 3
+    model._after_generator_step(applied=True)
+    assert torch.allclose(weight(ema), 0.75 * before + 0.25 * weight(generator))
+    z = torch.randn(4, 8)
+    expected = ((ema.eval()(z) + 1) / 2).clamp(0, 1)
+    assert torch.allclose(model.generate(4, z=z), expected)
+    assert not torch.allclose(model.generate(4, z=z, use_ema=False), expected)
+
+
+def test_resumed_run_matches_uninterrupted_run(tmp_path):
+    """2 epochs straight == 1 epoch + resume from last.ckpt to 2 epochs: weights, EMA,
+    optimizer and scheduler state and counters. n_critic=2 over 3-batch epochs puts a generator
+    step across the epoch boundary; lazy R1 and the EMA warm-up span it too."""
+    from conftest import FAST
+
+    recipe = [
+        *FAST,
+        *tiny("r1gan"),
+        "trainer.deterministic=true",
+        "model.n_critic=2",
+        "model.r1_every=2",
+        "model.ema_start=1",
+        "model.discriminator.norm=batch",
+        "model.scheduler_g={_target_: torch.optim.lr_scheduler.StepLR, step_size: 1, gamma: 0.9}",
+    ]
+    straight = compose_config(tmp_path / "straight", *recipe, "trainer.max_epochs=2")
+    train(straight)
+    train(compose_config(tmp_path / "resumed", *recipe, "trainer.max_epochs=1"))
+    last = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    train(
+        compose_config(tmp_path / "resumed", *recipe, "trainer.max_epochs=2", f"ckpt_path={last}")
+    )
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.ckpt")
+    b = load_checkpoint(last)
+    assert (
+        a["genlab"]["counters"]
+        == b["genlab"]["counters"]
+        == {
+            "d_steps": 6,
+            "g_steps": 3,
+            "skipped_g_steps": 0,
+        }
+    )
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert any(k.startswith("generator_ema.") for k in a["state_dict"])
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"]):
+        for pa, pb in zip(opt_a["state"].values(), opt_b["state"].values()):
+            assert all(torch.equal(pa[k], pb[k]) for k in ("exp_avg", "exp_avg_sq")), "adam"
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_trains_finite_in_bf16(make_cfg, preset):
+    batches = 5 if preset == "wgan_gp" else 3  # n_critic=5: one generator step
+    overrides = [
+        *tiny(preset),
+        "trainer.precision=bf16-mixed",
+        f"trainer.limit_train_batches={batches}",
+    ]
+    metrics = train(make_cfg(*overrides))
+    assert metrics["g_step"] >= 1
+    for name in ("train/loss_d", "train/loss_g", "val/d_real"):
+        assert torch.isfinite(torch.tensor(metrics[name])), name
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_trains_finite_in_fp16_on_gpu(make_cfg, preset):
+    """16-mixed (GradScaler; penalties in fp32) on a CUDA device."""
+    overrides = [*tiny(preset), "trainer.accelerator=gpu", "trainer.precision=16-mixed"]
+    metrics = train(make_cfg(*overrides, "trainer.limit_train_batches=10"))
+    assert metrics["g_step"] >= 2
+    for name in ("train/loss_d", "train/loss_g", "val/d_real"):
+        assert torch.isfinite(torch.tensor(metrics[name])), name
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance", "layer", "none"])
+def test_discriminator_norm_choice_with_conditional_projection(norm):
+    model = GAN(
+        image_size=28,
+        channels=1,
+        latent_dim=8,
+        num_classes=10,
+        conditional=True,
+        generator={"arch": "dcgan", "base_channels": 4},
+        discriminator={"arch": "dcgan", "base_channels": 4, "norm": norm},
+    )
+    kinds = {type(m).__name__ for m in model.discriminator.modules()}
+    expected = {"batch": "BatchNorm2d", "instance": "InstanceNorm2d", "layer": "GroupNorm"}
+    assert expected.get(norm, "Identity") in kinds
+    images = torch.rand(4, 1, 28, 28)
+    same, other = torch.full((4,), 3), torch.full((4,), 7)
+    model.eval()
+    d_same, d_other = model.discriminator(images, same), model.discriminator(images, other)
+    assert not torch.allclose(d_same, d_other)  # projection D reads the label
+    z = torch.randn(4, 8)
+    assert not torch.allclose(
+        model.generate(4, z=z, labels=same), model.generate(4, z=z, labels=other)
+    )
+
+
+def test_conditional_gan_refuses_unlabelled_batches():
+    model = tiny_module(conditional=True, num_classes=10)
+    with pytest.raises(ConfigError, match="model.conditional"):
+        model._labels({"image": torch.rand(2, 1, 28, 28), "label": torch.tensor([-1, -1])})
+
+
+def test_mlp_discriminator_rejects_instance_norm():
+    with pytest.raises(ConfigError, match="model.discriminator.norm='instance'"):
+        tiny_module(discriminator={"arch": "mlp", "hidden_dims": [8, 8], "norm": "instance"})

@@ -1,0 +1,86 @@
+"""wandb without an account: offline by itself, flat config, uint8 sample grids, one run per
+train() even when it fails, and resume into the same run id."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genlab.train import train
+from genlab.utils.wandb import has_wandb_credentials, read_offline_run, resolve_mode
+
+
+@pytest.fixture
+def no_account(tmp_path, monkeypatch):
+    """No API key, no .netrc, no WANDB_* settings: like a fresh machine without network."""
+    import os
+
+    for key in [k for k in os.environ if k.startswith("WANDB_")]:
+        monkeypatch.delenv(key)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NETRC", str(home / ".netrc"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / "wandb"))
+    return home
+
+
+def test_mode_is_online_only_with_credentials(no_account):
+    assert not has_wandb_credentials()
+    assert resolve_mode(None) == "offline"
+    assert resolve_mode(False) == "online"  # forced
+    assert resolve_mode(None, {"WANDB_API_KEY": "x" * 40}) == "online"
+    assert resolve_mode(None, {"WANDB_MODE": "disabled"}) == "disabled"
+    (no_account / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password abc123\n")
+    (no_account / ".netrc").chmod(0o600)
+    assert has_wandb_credentials() and resolve_mode(None) == "online"
+    other_host = {"HOME": str(no_account), "WANDB_BASE_URL": "https://wandb.example.com"}
+    assert not has_wandb_credentials(other_host)
+
+
+def offline_run(run_dir):
+    files = sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    assert files, f"no offline wandb run under {run_dir}"
+    return [read_offline_run(f) for f in files]
+
+
+def test_offline_run_logs_flat_config_and_uint8_grids_then_resumes_same_id(
+    make_cfg, tmp_path, no_account
+):
+    import wandb
+
+    metrics = train(make_cfg("logger=wandb", "logger.wandb.tags=[unit]", "model.latent_dim=12"))
+    assert wandb.run is None  # finished: the next train() gets its own run
+    (first,) = offline_run(tmp_path)
+    assert first["tags"] == ["unit"] and first["exit_code"] == 0
+    assert first["config"]["model.latent_dim"] == "12"
+    assert first["config"]["trainer.max_epochs"] == "1"
+    logged = {key: value for step in first["history"] for key, value in step.items()}
+    assert float(logged["train/loss_d"]) == pytest.approx(metrics["train/loss_d"], rel=1e-5)
+    grid_file = next(tmp_path.glob("wandb/offline-run-*/files/media/images/samples/*.png"))
+    grid = np.asarray(Image.open(grid_file))
+    ours = np.asarray(Image.open(tmp_path / "samples" / "last.png"))
+    assert grid.dtype == np.uint8 and grid.std() > 5  # not the black image of float input
+    assert grid.shape[:2] == ours.shape[:2]
+
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    resume = ["logger=wandb", "logger.wandb.resume=true", "model.latent_dim=12"]
+    train(make_cfg("trainer.max_epochs=2", f"ckpt_path={ckpt}", *resume))
+    runs = offline_run(tmp_path)
+    assert len(runs) == 2 and runs[0]["id"] == runs[1]["id"] == first["id"]
+
+
+def test_failed_train_finishes_its_wandb_run(make_cfg, tmp_path, no_account):
+    import wandb
+
+    cfg = make_cfg(
+        "logger=wandb",
+        "callbacks.model_checkpoint.monitor=val/nope",
+        "callbacks.model_checkpoint.every_n_epochs=1",
+    )
+    with pytest.raises(Exception, match="val/nope"):
+        train(cfg)
+    assert wandb.run is None
+    (run,) = offline_run(tmp_path)
+    assert run["exit_code"] == 1
