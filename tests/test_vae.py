@@ -194,6 +194,7 @@ def test_warmup_beta_and_lr_schedule_survive_resume(make_cfg, tmp_path):
         "~callbacks.sample_grid",
         "model.nll_every_n_epochs=2",
         "model.nll_k=5",
+        "model.nll_num_images=8",
     ]
     straight = tmp_path / "straight"
     train(

@@ -41,6 +41,8 @@ class VAEConfig:
             per epoch (its state is in the checkpoint, so it resumes where it stopped).
         nll_k: importance samples for ``val/nll`` during training.
         nll_every_n_epochs: log ``val/nll`` every this many epochs (0 = never).
+        nll_num_images: ``val/nll`` uses the first this many validation images (``None`` = all;
+            the estimate costs ``nll_k`` decoder passes per image).
     """
 
     image_size: int
@@ -64,6 +66,7 @@ class VAEConfig:
     lr_scheduler: dict[str, Any] | None = None
     nll_k: int = 100
     nll_every_n_epochs: int = 0
+    nll_num_images: int | None = 1000
 
     def __post_init__(self):
         require(
@@ -91,6 +94,9 @@ class VAEConfig:
         every = self.nll_every_n_epochs
         ok = isinstance(every, int) and not isinstance(every, bool) and every >= 0
         require(ok, "model.nll_every_n_epochs", every, "an integer >= 0")
+        n = self.nll_num_images
+        ok = n is None or positive_int(n)
+        require(ok, "model.nll_num_images", n, "null or an integer >= 1")
         require(
             self.k == 1 or self.free_bits == 0,
             "model.free_bits",

@@ -28,7 +28,7 @@ class VAE(GenerativeModule):
     The warm-up counter is Lightning's ``global_step``, which a resumed run restores from the
     checkpoint, so schedules continue where they stopped. Logged: ``train/{loss,recon,kl,elbo,
     kl_weight}``, ``val/{elbo,recon,kl,loss}`` and every ``nll_every_n_epochs`` epochs
-    ``val/nll`` (importance-sampled with ``nll_k`` samples).
+    ``val/nll`` (importance-sampled with ``nll_k`` samples on ``nll_num_images`` images).
     """
 
     config_class = VAEConfig
@@ -54,6 +54,7 @@ class VAE(GenerativeModule):
             self.decoder = MLPDecoder(
                 cfg.latent_dim, out_channels, cfg.image_size, hidden[::-1], cfg.activation
             )
+        self._nll_images_seen = 0  # validation images scored for val/nll this epoch
 
     @property
     def data_dims(self) -> int:
@@ -179,6 +180,9 @@ class VAE(GenerativeModule):
         every = self.config.nll_every_n_epochs
         return bool(every) and (self.current_epoch + 1) % every == 0
 
+    def on_validation_epoch_start(self) -> None:
+        self._nll_images_seen = 0
+
     def validation_step(self, batch, batch_idx):
         x = batch["image"]
         terms = self.elbo_terms(x)
@@ -188,7 +192,12 @@ class VAE(GenerativeModule):
             "val/recon": terms["recon"].mean(),
             "val/kl": terms["kl"].mean(),
         }
-        if self.nll_due():
-            logs["val/nll"] = -self.iwae_bound(x, self.config.nll_k, chunk_size=100).mean()
+        limit = self.config.nll_num_images
+        if self.nll_due() and (limit is None or self._nll_images_seen < limit):
+            if limit is not None:
+                x = x[: limit - self._nll_images_seen]
+            self._nll_images_seen += x.shape[0]
+            nll = -self.iwae_bound(x, self.config.nll_k, chunk_size=100).mean()
+            self.log("val/nll", nll, sync_dist=True, batch_size=x.shape[0])
         self.log_dict(logs, sync_dist=True)
         self.log("val/loss", -elbo.mean(), prog_bar=True, sync_dist=True)
