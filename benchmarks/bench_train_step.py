@@ -19,8 +19,14 @@ def time_model(model, batches, steps: int) -> float:
     import lightning.pytorch as pl
 
     trainer = pl.Trainer(
-        accelerator="cpu", max_steps=-1, limit_train_batches=steps, max_epochs=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        max_steps=-1,
+        limit_train_batches=steps,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         limit_val_batches=0,
     )
     start = time.perf_counter()
@@ -44,8 +50,10 @@ def main() -> None:
     }
     for name, model in models.items():
         seconds = time_model(model, datamodule, args.batches)
-        print(f"{name}: {1 / seconds:.1f} batches/s, {seconds * 93:.0f} s/epoch "
-              f"(threads={args.threads}, base_channels={args.base_channels})")
+        print(
+            f"{name}: {1 / seconds:.1f} batches/s, {seconds * 93:.0f} s/epoch "
+            f"(threads={args.threads}, base_channels={args.base_channels})"
+        )
 
 
 if __name__ == "__main__":
