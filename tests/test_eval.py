@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
-from conftest import FAST, SHARED_MNIST_RAW, compose_config
 
+from conftest import FAST, SHARED_MNIST_RAW, compose_config
 from genlab import eval as genlab_eval
 from genlab.eval import evaluate, vae_likelihood
 from genlab.train import train

@@ -241,6 +241,7 @@ def test_warmup_beta_and_lr_schedule_survive_resume(make_cfg, tmp_path):
 @pytest.mark.parametrize("preset", ["vae", "beta_vae", "iwae", "vae_mlp"])
 def test_presets_build_and_train_one_step(tmp_path, preset):
     import hydra
+
     from conftest import compose_config
 
     cfg = compose_config(tmp_path, f"model={preset}")
