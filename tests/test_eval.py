@@ -126,7 +126,7 @@ def test_sample_quality_for_gan_and_vae(make_cfg, tmp_path, vae_ckpt):
 
 def test_cli_prints_and_rejects_bad_values(vae_ckpt, tmp_path, capsys):
     """The CLI body (the slow test below runs the real ``python -m genlab.eval``)."""
-    run = genlab_eval.main.__wrapped__  # under @hydra.main: exit_on_config_error(main)
+    run = genlab_eval.hydra_main.__wrapped__  # under @hydra.main: exit_on_config_error(...)
     args = [f"ckpt_path={vae_ckpt}", "num_test_images=8", "k=4", "metrics.num_samples=0"]
     run(eval_cfg(tmp_path, *args))
     assert "test/nll" in capsys.readouterr().out and (vae_ckpt.parent / "eval.json").is_file()

@@ -32,6 +32,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.utils.checkpoints import build_model_from_checkpoint, load_checkpoint
+from genlab.utils.cli import run_hydra_cli
 from genlab.utils.errors import ConfigError
 from genlab.utils.run import configure_threads, exit_on_config_error
 
@@ -215,13 +216,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 @exit_on_config_error
-def main(cfg: DictConfig) -> None:
-    """Entry point of ``python -m genlab.eval`` and ``genlab-eval``."""
+def hydra_main(cfg: DictConfig) -> None:
+    """The evaluation task (Hydra-decorated); `main` is the command-line entry."""
     results = evaluate(cfg)
     width = max(len(name) for name in results)
     for name, value in results.items():
         shown = f"{value:.4f}" if isinstance(value, float) else value
         print(f"{name:<{width}}  {shown}")
+
+
+def main() -> None:
+    """``python -m genlab.eval`` / ``genlab-eval``: bad input (config values, unknown keys,
+    group options) exits 2 with one line, as in ``genlab.train`` (genlab.utils.cli)."""
+    run_hydra_cli(hydra_main, config_name="eval")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from genlab.utils.checkpoints import build_model_from_checkpoint, load_checkpoint
+from genlab.utils.cli import run_hydra_cli
 from genlab.utils.errors import ConfigError
 from genlab.utils.run import exit_on_config_error
 
@@ -89,8 +90,8 @@ def write_images(images: torch.Tensor, output: Path, nrow: int) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
 @exit_on_config_error
-def main(cfg: DictConfig) -> None:
-    """Entry point of ``python -m genlab.sample`` and ``genlab-sample``."""
+def hydra_main(cfg: DictConfig) -> None:
+    """The sampling task (Hydra-decorated); `main` is the command-line entry."""
     if cfg.mode not in MODES:
         raise ConfigError("mode", cfg.mode, MODES)
     output = Path(hydra.utils.to_absolute_path(cfg.output))
@@ -100,6 +101,12 @@ def main(cfg: DictConfig) -> None:
     write_images(images.cpu(), output, nrow)
     log.info(f"Wrote {len(images)} images ({cfg.mode}) to {output}")
     print(output)
+
+
+def main() -> None:
+    """``python -m genlab.sample`` / ``genlab-sample``: bad input (config values, unknown keys,
+    group options) exits 2 with one line, as in ``genlab.train`` (genlab.utils.cli)."""
+    run_hydra_cli(hydra_main, config_name="sample")
 
 
 if __name__ == "__main__":

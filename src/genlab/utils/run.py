@@ -68,17 +68,18 @@ def exit_on_config_error(task: Callable) -> Callable:
             return task(*args, **kwargs)
         except Exception as err:
             from genlab.callbacks.divergence import DivergenceError
+            from genlab.utils.cli import EXIT_BAD_INPUT, EXIT_DIVERGED
 
             full = os.environ.get("GENLAB_FULL_ERROR", os.environ.get("HYDRA_FULL_ERROR"))
             if full == "1":
                 raise
             if isinstance(err, DivergenceError):
                 print(f"genlab: error: {err}", file=sys.stderr)
-                raise SystemExit(3) from None
+                raise SystemExit(EXIT_DIVERGED) from None
             config_error = find_config_error(err)
             if config_error is None:
                 raise
             print(f"genlab: error: {config_error}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise SystemExit(EXIT_BAD_INPUT) from None
 
     return wrapper
