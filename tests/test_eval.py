@@ -124,6 +124,43 @@ def test_sample_quality_for_gan_and_vae(make_cfg, tmp_path, vae_ckpt):
     assert json.loads((gan_dir / "eval.json").read_text())["test/fid"] == gan["test/fid"]
 
 
+def test_inception_features_with_and_without_torch_fidelity_weights(
+    vae_ckpt, tmp_path, monkeypatch
+):
+    """The issue's ``metrics.features=inception`` command: fid-helper's Inception (no logits)
+    gives every metric but IS; torch-fidelity's weights in the torch hub cache add IS."""
+    from genlab.metrics.inception import torch_fidelity_weights_path
+    from test_inception_backends import convert_fid_helper_to_torch_fidelity
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    args = [
+        f"ckpt_path={vae_ckpt}",
+        "metrics.features=inception",
+        "metrics.num_samples=8",
+        "metrics.num_real=8",
+        "metrics.batch_size=8",
+        "metrics.kid_subset_size=8",
+        "metrics.is_splits=1",
+        "metrics.pr_k=2",
+        "metrics.cache_dir=null",
+        "num_test_images=8",
+        "k=4",
+    ]
+    without = evaluate(eval_cfg(tmp_path, *args))
+    assert {"test/fid", "test/kid", "test/precision", "test/recall"} <= set(without)
+    assert "test/is" not in without and math.isfinite(without["test/fid"])
+    path = torch_fidelity_weights_path()
+    path.parent.mkdir(parents=True)
+    convert_fid_helper_to_torch_fidelity(path)
+    with_is = evaluate(eval_cfg(tmp_path, *args))
+    assert math.isfinite(with_is["test/is"])
+    assert with_is["test/fid"] == pytest.approx(without["test/fid"], rel=1e-3)
+    saved = json.loads((vae_ckpt.parent / "eval.json").read_text())
+    assert (
+        saved["test/is"] == with_is["test/is"] and saved["sample_quality_features"] == "inception"
+    )
+
+
 def test_cli_prints_and_rejects_bad_values(vae_ckpt, tmp_path, capsys):
     """The CLI body (the slow test below runs the real ``python -m genlab.eval``)."""
     run = genlab_eval.hydra_main.__wrapped__  # under @hydra.main: exit_on_config_error(...)

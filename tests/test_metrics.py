@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -211,33 +210,6 @@ def test_inception_features_shape_and_reference_equality():
     ref = helper.extract_feats(img.repeat(1, 3, 1, 1), data_range=(0, 1), resize_hw=(299, 299),
                                resample_mode="nv_bilinear_float", quant=True)  # fmt: skip
     assert np.allclose(feats.numpy(), ref, atol=1e-3)
-
-
-@pytest.mark.slow
-def test_inception_cross_check_with_torch_fidelity():
-    tf = pytest.importorskip("torch_fidelity")
-    hub = (
-        Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
-    )
-    if not list(hub.glob("weights-inception-2015-12-05-*.pth")):
-        pytest.skip("torch-fidelity Inception weights are not present (offline)")
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    from genlab.metrics.inception import FIDInceptionV3
-
-    img = torch.rand(4, 3, 299, 299, generator=torch.Generator().manual_seed(0))
-    ours = FIDInceptionV3()(img)
-    theirs = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])(
-        (img * 255).round().to(torch.uint8)
-    )
-    assert tf is not None and torch.allclose(ours, theirs.reshape(4, -1), atol=1e-2, rtol=1e-2)
-
-
-def test_inception_score_with_inception_features_is_refused():
-    with pytest.raises(ConfigError, match="no logits layer") as e:
-        SampleQuality(features="inception", metrics=("fid", "is"))
-    assert e.value.key == "metrics.metrics"
-    SampleQuality(features="inception", metrics=("fid", "kid", "precision", "recall"))  # fine
 
 
 # ---------------------------------------------------------------------------- validation

@@ -18,7 +18,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from genlab.metrics.sample_quality import METRICS, OUTPUT_KEYS, SampleQuality, eval_mode
+from genlab.metrics.sample_quality import OUTPUT_KEYS, SampleQuality, eval_mode
 from genlab.utils.errors import ConfigError
 
 
@@ -56,7 +56,7 @@ class SampleQualityCallback(pl.Callback):
         every_n_epochs: int = 1,
         features: str = "classifier",
         dataset: str | None = None,
-        metrics: Iterable[str] | str = METRICS,
+        metrics: Iterable[str] | str | None = None,
         num_samples: int = 1000,
         batch_size: int = 250,
         num_real: int | None = 10000,
@@ -68,6 +68,8 @@ class SampleQualityCallback(pl.Callback):
         pr_k: int = 3,
         seed: int = 0,
         prefix: str = "val/",
+        inception_net: str = "auto",
+        inception_weights: str | os.PathLike | None = None,
     ):
         super().__init__()
         if (
@@ -94,6 +96,8 @@ class SampleQualityCallback(pl.Callback):
             is_splits=is_splits,
             pr_k=pr_k,
             seed=seed,
+            inception_net=inception_net,
+            inception_weights=inception_weights,
         )
         self._last_epoch: int | None = None
         #: Last logged values (without prefix) and wall time (s) of the last computation.

@@ -13,13 +13,18 @@ does with its defaults (``resample_mode="nv_bilinear_float"``, ``model_input_ran
 0.9921875)``, ``quant=True``), see :meth:`FIDInceptionV3.preprocess`.
 
 Inception Score: the shipped network has no logits layer (its state dict holds only the
-``layers.*`` convolution stack), so IS cannot be computed in this feature space offline;
-:class:`genlab.metrics.SampleQuality` refuses ``features="inception"`` together with ``"is"``
-and points to ``features="classifier"``, whose logits give the IS.
+``layers.*`` convolution stack). IS needs the 1008-way logits of the same Inception graph, which
+torch-fidelity's weights file (``weights-inception-2015-12-05-6726825d.pth``) has:
+:class:`TorchFidelityInceptionV3` loads it from a local path or the torch hub cache, never from
+the network, and gives the 2048-d features and the ``logits_unbiased`` in one pass (the
+torchmetrics / torch-fidelity IS). Its features equal :class:`FIDInceptionV3`'s (same TF graph,
+same TF1 bilinear resize), so FIDs agree across the two to 1e-3 relative (tested).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -27,6 +32,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from genlab.utils.errors import ConfigError
 
 INCEPTION_SIZE = 299
 NUM_FEATURES = 2048
@@ -136,3 +143,96 @@ class FIDInceptionV3(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 2048)`` float32 features."""
         return self.net(self.preprocess(x)).reshape(-1, NUM_FEATURES)
+
+
+# ---------------------------------------------------------------------------- torch-fidelity
+TORCH_FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_NETS = ("auto", "fid_helper", "torch_fidelity")
+
+
+def torch_fidelity_weights_path(path: str | os.PathLike | None = None) -> Path:
+    """Where torch-fidelity's Inception weights are looked for: ``path`` when given, else
+    ``<torch.hub.get_dir()>/checkpoints/weights-inception-2015-12-05-6726825d.pth`` (where
+    torch-fidelity and torchmetrics put them after a download; ``$TORCH_HOME`` moves it)."""
+    if path not in (None, ""):
+        return Path(path).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints" / TORCH_FIDELITY_WEIGHTS
+
+
+def resolve_inception_net(net: str, weights: str | os.PathLike | None = None) -> str:
+    """``"fid_helper"`` or ``"torch_fidelity"`` for ``metrics.inception_net`` (``auto`` =
+    torch_fidelity when its weights file exists, else the always-present fid_helper)."""
+    if net not in INCEPTION_NETS:
+        raise ConfigError("metrics.inception_net", net, INCEPTION_NETS)
+    found = torch_fidelity_weights_path(weights).is_file()
+    if net == "torch_fidelity" and not found:
+        raise ConfigError(
+            "metrics.inception_weights",
+            str(torch_fidelity_weights_path(weights)),
+            f"an existing file: torch-fidelity's {TORCH_FIDELITY_WEIGHTS} (genlab never "
+            "downloads it; copy it there, or use metrics.inception_net=fid_helper)",
+        )
+    if net == "auto":
+        return "torch_fidelity" if found else "fid_helper"
+    return net
+
+
+class TorchFidelityInceptionV3(nn.Module):
+    """torch-fidelity's Inception-v3 from a local weights file: features (N, 2048) and unbiased
+    logits (N, 1008) of images in [0, 1] (float) or uint8, 1 or 3 channels.
+
+    Images are quantised to uint8 and grayscale is repeated to 3 channels, then torch-fidelity
+    resizes to 299x299 (TF1 bilinear, the same sampling as :func:`nv_bilinear_resize`) and scales
+    to [-1, 1) inside its forward.
+
+    Args:
+        path: weights file; default :func:`torch_fidelity_weights_path`. Missing -> ConfigError.
+    """
+
+    num_features = NUM_FEATURES
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        super().__init__()
+        resolve_inception_net("torch_fidelity", path)  # ConfigError when the file is missing
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        self.path = str(torch_fidelity_weights_path(path))
+        self.net = FeatureExtractorInceptionV3(
+            "inception-v3-compat",
+            ["2048", "logits_unbiased"],
+            feature_extractor_weights_path=self.path,  # a path: torch-fidelity never downloads
+        )
+
+    def train(self, mode: bool = True) -> TorchFidelityInceptionV3:
+        """Always stays in eval mode (it is a fixed feature extractor)."""
+        return super().train(False)
+
+    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, 2048)`` features and ``(B, 1008)`` logits (without the fc bias), float32."""
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise ValueError(f"expected images (B, 1 or 3, H, W), got {tuple(x.shape)}")
+        if x.dtype != torch.uint8:
+            x = x.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        features, logits = self.net(x)
+        return features.float(), logits.float()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, 2048)`` float32 features."""
+        return self.features_and_logits(x)[0]
+
+
+@functools.lru_cache(maxsize=4)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def weights_digest(path: str | os.PathLike) -> str:
+    """Short sha256 of a weights file (recomputed only when its size or mtime changes)."""
+    st = os.stat(path)
+    return _file_digest(str(path), st.st_size, st.st_mtime_ns)

