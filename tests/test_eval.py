@@ -149,11 +149,13 @@ def test_inception_features_with_and_without_torch_fidelity_weights(
     without = evaluate(eval_cfg(tmp_path, *args))
     assert {"test/fid", "test/kid", "test/precision", "test/recall"} <= set(without)
     assert "test/is" not in without and math.isfinite(without["test/fid"])
+    assert without["sample_quality_network"] == "inception-fid-default_1-q8"
     path = torch_fidelity_weights_path()
     path.parent.mkdir(parents=True)
     convert_fid_helper_to_torch_fidelity(path)
     with_is = evaluate(eval_cfg(tmp_path, *args))
     assert math.isfinite(with_is["test/is"])
+    assert with_is["sample_quality_network"].startswith("inception-torch_fidelity-")
     assert with_is["test/fid"] == pytest.approx(without["test/fid"], rel=1e-3)
     saved = json.loads((vae_ckpt.parent / "eval.json").read_text())
     assert (

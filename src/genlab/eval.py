@@ -158,6 +158,10 @@ def sample_quality(model, datamodule, metrics_cfg: DictConfig, device, use_ema: 
     results = evaluator.evaluate(generate, datamodule, device=device)
     out = {f"{prefix}{name}": float(value) for name, value in results.items()}
     out["sample_quality_features"] = kwargs.get("features")
+    # which network and weights (e.g. inception-fid-default_1-q8, classifier-mnist-<digest>)
+    out["sample_quality_network"] = evaluator.feature_space_id(
+        evaluator.resolve_dataset(datamodule)
+    )
     out["sample_quality_num_samples"] = int(num_samples)
     return out
 

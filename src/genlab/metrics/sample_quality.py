@@ -255,7 +255,8 @@ class SampleQuality:
         if dataset not in available_classifiers():
             load_classifier(dataset)  # raises the ConfigError naming the available datasets
 
-    def _resolve_dataset(self, real: Any = None) -> str | None:
+    def resolve_dataset(self, real: Any = None) -> str | None:
+        """``dataset`` when set, else the ``name`` of the real datamodule (or ``None``)."""
         if self.dataset is not None:
             return self.dataset
         name = getattr(real, "name", None)
@@ -342,7 +343,7 @@ class SampleQuality:
         size = getattr(dm, "image_size", None)
         hw = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
         shape = f"{getattr(dm, 'channels', '?')}x{hw[0]}x{hw[1]}"
-        space = self.feature_space_id(self._resolve_dataset(dm))
+        space = self.feature_space_id(self.resolve_dataset(dm))
         n = "all" if self.num_real is None else str(self.num_real)
         fp = str(dm.fingerprint(self.real_split))
         parts = [str(CACHE_VERSION), name, self.real_split, fp, space, shape, n]
@@ -384,7 +385,7 @@ class SampleQuality:
         """
         if isinstance(real, FeatureSet):
             return real
-        dataset = self._resolve_dataset(real)
+        dataset = self.resolve_dataset(real)
         if isinstance(real, Tensor):
             return self.extract(real, dataset, device)
         if not (hasattr(real, "images") and hasattr(real, "fingerprint")):
@@ -463,7 +464,7 @@ class SampleQuality:
         fake_fs = (
             fake
             if isinstance(fake, FeatureSet)
-            else self.extract(fake, self._resolve_dataset(real), device)
+            else self.extract(fake, self.resolve_dataset(real), device)
         )
         t2 = time.perf_counter()
         out = self.compute_from_features(fake_fs, real_fs)
@@ -576,7 +577,7 @@ class SampleQuality:
         t0 = time.perf_counter()
         real_fs = self.real_features(real, device)
         t1 = time.perf_counter()
-        fake_fs = self.generate_features(generate, num_samples, self._resolve_dataset(real), device)
+        fake_fs = self.generate_features(generate, num_samples, self.resolve_dataset(real), device)
         t2 = time.perf_counter()
         out = self.compute_from_features(fake_fs, real_fs)
         self.last_timing = {
