@@ -14,8 +14,6 @@ Weights live in ``genlab/assets/classifier_<dataset>.pt`` and are (re)created wi
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.utils.checkpoint_io import file_digest
 from genlab.utils.errors import ConfigError
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -145,16 +144,9 @@ def save_classifier(model: SmallClassifier, path: str | Path, meta: dict[str, An
     torch.save({"config": model.config, "state_dict": sd, "meta": dict(meta)}, str(path))
 
 
-@lru_cache(maxsize=8)
-def _weights_digest(path: str, mtime_ns: int, size: int) -> str:
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12]
-
-
 def weights_digest(dataset: str) -> str:
     """Short content hash of the shipped weights (part of the real-feature cache key)."""
-    p = classifier_weights_path(dataset)
-    st = p.stat()
-    return _weights_digest(str(p), st.st_mtime_ns, st.st_size)
+    return file_digest(classifier_weights_path(dataset))
 
 
 def load_classifier(

@@ -23,8 +23,6 @@ same TF1 bilinear resize), so FIDs agree across the two to 1e-3 relative (tested
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -33,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.metrics.sample_quality import to_uint8
 from genlab.utils.errors import ConfigError
 
 INCEPTION_SIZE = 299
@@ -211,8 +210,7 @@ class TorchFidelityInceptionV3(nn.Module):
         """``(B, 2048)`` features and ``(B, 1008)`` logits (without the fc bias), float32."""
         if x.ndim != 4 or x.shape[1] not in (1, 3):
             raise ValueError(f"expected images (B, 1 or 3, H, W), got {tuple(x.shape)}")
-        if x.dtype != torch.uint8:
-            x = x.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+        x = to_uint8(x)
         if x.shape[1] == 1:
             x = x.repeat(1, 3, 1, 1)
         features, logits = self.net(x)
@@ -221,18 +219,3 @@ class TorchFidelityInceptionV3(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 2048)`` float32 features."""
         return self.features_and_logits(x)[0]
-
-
-@functools.lru_cache(maxsize=4)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
-
-
-def weights_digest(path: str | os.PathLike) -> str:
-    """Short sha256 of a weights file (recomputed only when its size or mtime changes)."""
-    st = os.stat(path)
-    return _file_digest(str(path), st.st_size, st.st_mtime_ns)

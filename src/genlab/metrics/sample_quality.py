@@ -39,7 +39,6 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -51,6 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.metrics.precision_recall import precision_recall
+from genlab.utils.checkpoint_io import atomic_torch_save, file_digest
 from genlab.utils.errors import ConfigError
 
 FEATURE_SPACES = ("classifier", "inception")
@@ -267,10 +267,10 @@ class SampleQuality:
         if self.features == "inception":
             if self.inception_net == "fid_helper":
                 return "inception-fid-default_1-q8"
-            from genlab.metrics.inception import torch_fidelity_weights_path, weights_digest
+            from genlab.metrics.inception import torch_fidelity_weights_path
 
             path = torch_fidelity_weights_path(self.inception_weights)
-            return f"inception-torch_fidelity-{weights_digest(path)}"
+            return f"inception-torch_fidelity-{file_digest(path)}"
         if dataset is None:
             raise ConfigError(
                 "metrics.dataset",
@@ -363,18 +363,8 @@ class SampleQuality:
             return None
 
     def _save_cached(self, path: Path, fs: FeatureSet, key: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save({"features": fs.features, "logits": fs.logits, "key": key}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)  # atomic: readers see the old file or the complete new one
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # atomic: readers see the old file or the complete new one
+        atomic_torch_save({"features": fs.features, "logits": fs.logits, "key": key}, path)
 
     def real_features(self, real: Any, device: str | torch.device | None = None) -> FeatureSet:
         """Reference features of ``real``: a :class:`FeatureSet`, an image tensor, or a datamodule.
