@@ -45,7 +45,8 @@ def main() -> None:
         seconds = time.perf_counter() - start
     rate = len(images) / seconds
     print(json.dumps({
-        "net": args.net, "threads": torch.get_num_threads(), "images": len(images),
+        "net": args.net, "weights_sha256": net.digest, "threads": torch.get_num_threads(),
+        "images": len(images),
         "images_per_s": round(rate, 2), "minutes_for_10k_fake_plus_10k_real": round(2e4 / rate / 60, 1),
     }))  # fmt: skip
 

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace, with_callback: bool, cache_dir: str) -> dict:
             kid_subsets=args.kid_subsets,
             kid_subset_size=args.kid_subset_size,
             cache_dir=cache_dir,
+            protocol_file=None,  # no run directory here (would write ./sample_quality.json)
         )
         callbacks.insert(0, cb)
     trainer = pl.Trainer(
@@ -127,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-samples", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--kid-subsets", type=int, default=10)
-    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument(
+        "--kid-subset-size", type=int, default=None, help="default: min(1000, num_samples/2)"
+    )
     p.add_argument("--limit-train-batches", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)

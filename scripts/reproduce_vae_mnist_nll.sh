@@ -31,3 +31,15 @@ echo "train wall time: $((trained - start)) s"
 done_at=$(date +%s)
 echo "eval wall time: $((done_at - trained)) s; total: $((done_at - start)) s"
 echo "results: $RUN_DIR/checkpoints/eval.json"
+# The Bernoulli is a likelihood of the binarised test pixels, so an NLL must be there; if not,
+# eval.json says why (nll_unavailable_reason) and this script fails.
+"$PYTHON" - "$RUN_DIR/checkpoints/eval.json" <<'EOF'
+import json
+import sys
+
+results = json.load(open(sys.argv[1]))
+if "test/nll" not in results:
+    sys.exit(f"no test/nll: {results.get('nll_unavailable_reason')}")
+nll, err, bpd = results["test/nll"], results["test/nll_stderr"], results["test/nll_bpd"]
+print(f"test NLL {nll:.2f} +- {err:.2f} nats ({bpd:.4f} bits/dim), k={results['k']}")
+EOF

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import genlab.utils.checkpoint_io as checkpoint_io
+import genlab.runs.atomic_io as checkpoint_io
+from genlab.checks.errors import ConfigError
+from genlab.runs.atomic_io import AtomicCheckpointIO, atomic_torch_save
+from genlab.runs.checkpoints import load_checkpoint
 from genlab.train import train
-from genlab.utils.checkpoint_io import AtomicCheckpointIO, atomic_torch_save
-from genlab.utils.checkpoints import load_checkpoint
-from genlab.utils.errors import ConfigError
 
 TINY = [
     "model.generator.base_channels=8",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
+import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -97,3 +100,129 @@ def test_report_of_run_dirs_goes_to_out(tmp_path):
     main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")])
     header, *rows = parse_report(tmp_path / "cmp" / "report.html").rows
     assert [row[0] for row in rows] == ["b", "a"]
+
+
+# ------------------------------------------------------------ sample-quality protocols (issue 11)
+def protocol(
+    num_fake: int = 1000, split: str = "train", network: str = "classifier-x-1a2b"
+) -> dict:
+    return {
+        "metrics": ["fid", "kid"], "features": "classifier", "network": network,
+        "reference_data": "fashion_mnist_mini", "reference_split": split,
+        "reference_fingerprint": f"fp-{split}", "num_real": 10000, "num_fake": num_fake,
+        "seed": 0, "kid_subsets": 10, "kid_subset_size": num_fake // 2,
+    }  # fmt: skip
+
+
+def with_protocol(run_dir: Path, *protocols: dict) -> None:
+    """``<run dir>/sample_quality.json`` as SampleQualityCallback writes it."""
+    from genlab.report.protocol import record_protocol
+
+    for epoch, p in enumerate(protocols):
+        record_protocol(run_dir / "sample_quality.json", p, epoch, ["val/fid", "val/kid"])
+
+
+def notes_of(report: Path) -> list[str]:
+    text = report.read_text(encoding="utf-8")
+    return [html.unescape(n) for n in re.findall(r'<p class="not-comparable">(.*?)</p>', text)]
+
+
+def test_fids_with_different_n_split_or_network_are_marked_not_comparable(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    for i, (lr, fids) in enumerate(
+        [("0.1", [5.0]), ("0.2", [6.0]), ("0.3", [7.0]), ("0.4", [8.0])]
+    ):
+        fake_run(sweep / str(i), lr, fids)
+    with_protocol(sweep / "0", protocol())
+    with_protocol(sweep / "1", protocol())  # same protocol as run 0: comparable
+    with_protocol(sweep / "2", protocol(num_fake=5000, split="test"))
+    with_protocol(sweep / "3", protocol(network="inception-fid_helper-7ff4a85c3a63-q8"))
+    main([str(sweep)])
+
+    header, *rows = parse_report(sweep / "report.html").rows
+    column = header.index("protocol")
+    assert {row[0]: row[column] for row in rows} == {"0": "A", "1": "A", "2": "B", "3": "C"}
+    (note,) = notes_of(sweep / "report.html")
+    assert note.startswith("Not comparable") and "N fake" in note and "split" in note
+    assert "network" in note and "N fake 5000" in note and "inception-fid_helper" in note
+    printed = capsys.readouterr().out
+    assert "Not comparable" in printed and "protocol" in printed
+
+
+def test_one_protocol_gives_no_note_and_unknown_ones_are_said(tmp_path, capsys):
+    fake_run(tmp_path / "a", "0.001", [9.0])
+    fake_run(tmp_path / "b", "0.002", [8.0])
+    with_protocol(tmp_path / "a", protocol())
+    with_protocol(tmp_path / "b", protocol())
+    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "same")])
+    assert notes_of(tmp_path / "same" / "report.html") == []
+    assert "Not comparable" not in capsys.readouterr().out
+
+    fake_run(tmp_path / "c", "0.003", [7.0])  # an older run: no sample_quality.json
+    with_protocol(tmp_path / "a", protocol(num_fake=2000))  # changed within run a
+    runs = [str(tmp_path / n) for n in "abc"]
+    main([*runs, "--out", str(tmp_path / "mixed")])
+    header, *rows = parse_report(tmp_path / "mixed" / "report.html").rows
+    labels = {row[0]: row[header.index("protocol")] for row in rows}
+    assert labels == {"a": "A→B", "b": "A", "c": "?"}
+    notes = notes_of(tmp_path / "mixed" / "report.html")
+    assert any(n.startswith("Not comparable") and "N fake" in n for n in notes)
+    assert any("changed during run(s) a" in n for n in notes)
+    assert any("No recorded protocol" in n and "c" in n for n in notes)
+
+
+def test_compare_reads_run_dirs_as_data_only(tmp_path, monkeypatch, capsys):
+    """Crafted run dirs: _target_s, interpolations and markup in config, overrides, status and
+    sample_quality.json are shown as text; nothing is imported, instantiated or run."""
+    import importlib
+
+    import hydra.utils
+
+    marker = tmp_path / "marker"
+    run = tmp_path / "evil"
+    fake_run(run, "0.1", [3.0])
+    attack = {"_target_": "builtins.exec", "_args_": [f"open({str(marker)!r}, 'w')"]}
+    OmegaConf.save(
+        {"optimized_metric": {"_target_": "os.getcwd"}, "data": attack,
+         "callbacks": {"x": {"_target_": "genlab_h2_crafted.module.Callback"}},
+         "paths": {"output_dir": "${oc.env:HOME}"}},
+        run / ".hydra/config.yaml",
+    )  # fmt: skip
+    OmegaConf.save(["seed=${oc.env:HOME}", "x=[red]markup[/red]"], run / ".hydra/overrides.yaml")
+    OmegaConf.save({"status": {"_target_": "os.getcwd"}, "error": "${oc.env:HOME}"},
+                   run / "job_status.yaml")  # fmt: skip
+    (run / "sample_quality.json").write_text(
+        json.dumps({"protocols": [{"network": attack, "num_fake": [1, {"_target_": "os.getcwd"}],
+                                   "reference_split": "[bold]x[/bold]"}], "logged_as": "val/fid"})
+    )  # fmt: skip
+    fake_run(tmp_path / "plain", "0.2", [4.0])
+    plain = {"version": 1, "logged_as": ["val/fid"], "protocols": [protocol()]}
+    (tmp_path / "plain" / "sample_quality.json").write_text(json.dumps(plain))
+
+    imported: list[str] = []
+    real_import = importlib.import_module
+    monkeypatch.setattr(
+        importlib,
+        "import_module",
+        lambda name, *a: (imported.append(name), real_import(name, *a))[1],
+    )
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("compare must not instantiate or resolve anything from a run dir")
+
+    for name in ("instantiate", "call", "get_method", "get_class", "get_object"):
+        monkeypatch.setattr(hydra.utils, name, forbidden, raising=False)
+    monkeypatch.setenv("HOME", "/should/not/be/read")
+    main([str(run), str(tmp_path / "plain"), "--out", str(tmp_path / "cmp")])
+
+    assert not marker.exists()
+    assert not [n for n in imported if "genlab_h2_crafted" in n or n in ("os", "builtins")]
+    report = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
+    assert "/should/not/be/read" not in report and "${oc.env:HOME}" in report
+    header, *rows = parse_report(tmp_path / "cmp" / "report.html").rows
+    labels = {row[0]: row[header.index("protocol")] for row in rows}
+    assert labels == {"evil": "A", "plain": "B"}
+    (note,) = notes_of(tmp_path / "cmp" / "report.html")
+    assert "builtins.exec" in note  # the crafted value, as text
+    printed = capsys.readouterr().out
+    assert "Not comparable" in printed and "/should/not/be/read" not in printed

@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+from genlab.checks.errors import ConfigError
 from genlab.data import (
     CIFAR10DataModule,
     FashionMNISTDataModule,
@@ -27,7 +28,6 @@ from genlab.data import (
     MNISTDataModule,
     bundled_path,
 )
-from genlab.utils.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DATA = REPO / "src" / "genlab" / "conf" / "data"

@@ -45,7 +45,7 @@ DRIVER = textwrap.dedent(
     """
 )
 
-FAST = ["trainer=cpu", "logger=csv", "trainer.max_epochs=1", "+trainer.limit_train_batches=1"]
+FAST = ["trainer=cpu", "logger=csv", "trainer.max_epochs=1", "trainer.limit_train_batches=1"]
 FAST += ["~callbacks.sample_quality"]  # metrics have their own tests
 
 
@@ -99,6 +99,17 @@ def case_table(d: Path) -> list[tuple[list[str], list[str]]]:
         ([f"ckpt_path={d / 'vae.ckpt'}"], ["ckpt_path=", "a gan checkpoint", "vae"]),
         (["ckpt_path=last"], ["ckpt_path='last'", "no run of this config"]),
         (["callbacks.divergence.max_skips=-1"], ["callbacks.divergence.max_skips=-1"]),
+        # every Trainer argument is a key (no +), so a misspelt one is an unknown key
+        (
+            ["trainer.limit_trian_batches=5"],
+            ["trainer.limit_trian_batches=5", "did you mean trainer.limit_train_batches"],
+        ),
+        (["+trainer.limit_trian_batches=5"], ["did you mean trainer.limit_train_batches"]),
+        (
+            ["+trainer.accumulate_grad_batches=2"],
+            ["in the config already", "trainer.accumulate_grad_batches=2 (without the +)"],
+        ),
+        (["callbacks.best_checkpoint.monitor=val/d_real"], ["callbacks.best_checkpoint.mode"]),
     ]
 
 
@@ -106,7 +117,7 @@ def corrupt_folder_run(d: Path) -> list[str]:
     """A short training run on a folder holding one corrupt file (skipped with a warning)."""
     args = ["data=folder", f"data.path={d / 'images'}", "data.image_size=32", "data.batch_size=2"]
     args += ["~callbacks.sample_grid", "model.generator.base_channels=8"]
-    return args + ["model.discriminator.base_channels=8", "+trainer.limit_val_batches=1"]
+    return args + ["model.discriminator.base_channels=8", "trainer.limit_val_batches=1"]
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,11 @@ from hydra.core.global_hydra import GlobalHydra
 
 from conftest import FAST, SHARED_MNIST_RAW, compose_config
 from genlab import eval as genlab_eval
-from genlab.eval import evaluate, vae_likelihood
+from genlab.checks.errors import ConfigError
+from genlab.eval import evaluate
+from genlab.models.vae.evaluation import vae_likelihood
+from genlab.runs.checkpoints import build_model_from_checkpoint
 from genlab.train import train
-from genlab.utils.checkpoints import build_model_from_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,12 @@ def trained_vae(tmp_path_factory):
     torch.set_num_threads(1)
     train(
         compose_config(
-            run_dir, *FAST, "model=vae_mlp", "model.hidden_dims=[64]", "~callbacks.sample_grid"
+            run_dir,
+            *FAST,
+            "model=vae_mlp",
+            "model.hidden_dims=[64]",
+            "data.binarize=true",  # a Bernoulli is a likelihood of binary pixels only
+            "~callbacks.sample_grid",
         )
     )
     torch.set_num_threads(threads)
@@ -129,7 +136,7 @@ def test_inception_features_with_and_without_torch_fidelity_weights(
 ):
     """The issue's ``metrics.features=inception`` command: fid-helper's Inception (no logits)
     gives every metric but IS; torch-fidelity's weights in the torch hub cache add IS."""
-    from genlab.metrics.inception import torch_fidelity_weights_path
+    from genlab.metrics.inception import FID_HELPER_SHA256
     from test_inception_backends import convert_fid_helper_to_torch_fidelity
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
@@ -149,11 +156,13 @@ def test_inception_features_with_and_without_torch_fidelity_weights(
     without = evaluate(eval_cfg(tmp_path, *args))
     assert {"test/fid", "test/kid", "test/precision", "test/recall"} <= set(without)
     assert "test/is" not in without and math.isfinite(without["test/fid"])
-    assert without["sample_quality_network"] == "inception-fid-default_1-q8"
-    path = torch_fidelity_weights_path()
-    path.parent.mkdir(parents=True)
-    convert_fid_helper_to_torch_fidelity(path)
-    with_is = evaluate(eval_cfg(tmp_path, *args))
+    assert (
+        without["sample_quality_network"] == f"inception-fid_helper-{FID_HELPER_SHA256[0][:12]}-q8"
+    )
+    assert without["sample_quality_reference_split"] == "train"
+    assert without["sample_quality_num_real"] == 8 and without["sample_quality_num_fake"] == 8
+    converted = convert_fid_helper_to_torch_fidelity(tmp_path)
+    with_is = evaluate(eval_cfg(tmp_path, *args, f"metrics.inception_weights={converted}"))
     assert math.isfinite(with_is["test/is"])
     assert with_is["sample_quality_network"].startswith("inception-torch_fidelity-")
     assert with_is["test/fid"] == pytest.approx(without["test/fid"], rel=1e-3)
@@ -174,6 +183,16 @@ def test_cli_prints_and_rejects_bad_values(vae_ckpt, tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "k=0" in err and "integer >= 1" in err
+
+
+def test_data_overrides_are_checked_against_the_datamodule(vae_ckpt, tmp_path):
+    """``data.*`` keys on the command line go through the same checks as the checkpoint's data
+    config (genlab.data.datamodule_from_config): a misspelt key is one ConfigError naming it."""
+    args = [f"ckpt_path={vae_ckpt}", "num_test_images=4", "k=2", "metrics.num_samples=0"]
+    with pytest.raises(ConfigError, match=r"data\.batch_sise=3 is invalid: allowed the keys"):
+        evaluate(eval_cfg(tmp_path, *args, "+data.batch_sise=3"))
+    results = evaluate(eval_cfg(tmp_path, *args, "+data.batch_size=3"))
+    assert results["data"] == "FashionMNISTMiniDataModule" and results["num_images"] == 4
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 # Written next to the run and put on PYTHONPATH: every rank records the images it trained on
-# and its final parameters.
+# and its final weights and buffers.
 PROBE = """
 import hashlib, torch, lightning.pytorch as pl
 
@@ -24,8 +24,8 @@ class ShardProbe(pl.Callback):
         self.seen += [hashlib.sha1(x.numpy().tobytes()).hexdigest() for x in images]
 
     def on_train_end(self, trainer, module):
-        # named_parameters() includes the EMA generator (generator_ema.*) when on
-        params = {k: v.detach().clone() for k, v in module.named_parameters()}
+        # weights and buffers (batch-norm statistics), the EMA generator's (generator_ema.*) too
+        params = {k: v.detach().clone() for k, v in module.state_dict().items()}
         steps = getattr(module, "g_steps", trainer.global_step)
         torch.save({"seen": self.seen, "params": params, "g_steps": steps},
                    f"{self.out}/rank{trainer.global_rank}.pt")
@@ -71,16 +71,16 @@ def check_ranks(ranks: list[dict]) -> None:
 
 def test_two_cpu_processes_end_with_identical_weights_on_distinct_shards(tmp_path):
     """trainer=ddp_cpu as shipped (GANDDPStrategy): batch norm in G and D (running stats
-    broadcast from rank 0), EMA generator, lazy R1 penalty."""
+    made rank 0's after every step), EMA generator (whose buffers average G's)."""
     ranks = run_ddp(
         tmp_path,
-        "model=r1gan",
-        "model.discriminator.norm=batch",
-        "model.r1_every=2",
+        "model=gan",
+        "model.ema_decay=0.9",
         "model.generator.base_channels=8",
         "model.discriminator.base_channels=8",
     )
     assert any(name.startswith("generator_ema.") for name in ranks[0]["params"])
+    assert any(name.endswith("running_mean") for name in ranks[0]["params"])
     check_ranks(ranks)
 
 
@@ -101,7 +101,7 @@ FIND_UNUSED = [
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "preset, strategy",
-    [(p, "gan_ddp") for p in ("gan", "wgan_gp", "sngan", "lsgan", "gan_mlp", "cgan")]
+    [(p, "gan_ddp") for p in ("gan", "wgan_gp", "sngan", "lsgan", "gan_mlp", "cgan", "r1gan")]
     + [(p, "find_unused") for p in ("gan", "wgan_gp", "cgan")]
     + [("vae", "gan_ddp")],  # GANDDPStrategy wraps other models in plain DDP
 )
@@ -109,5 +109,6 @@ def test_presets_under_ddp_cpu(tmp_path, preset, strategy):
     """Every preset on 2 processes, with GANDDPStrategy (trainer=ddp_cpu as shipped) and with
     the alternative (DDP wrapper + find_unused_parameters), n_critic=1 to get 4 G steps."""
     extra = FIND_UNUSED if strategy == "find_unused" else []
+    extra += ["model.r1_every=2"] if preset == "r1gan" else []  # lazy R1
     n_critic = [] if preset == "vae" else ["model.n_critic=1"]
     check_ranks(run_ddp(tmp_path, f"model={preset}", *n_critic, *tiny(preset), *extra))

@@ -23,6 +23,10 @@ def log_one_minus_sigmoid(x: float) -> float:
     return -math.log1p(math.exp(x))
 
 
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
 # Hand computations, term by term, for REAL=[2, -1], FAKE=[0.5, -3].
 LOGISTIC_D = (
     -(log_sigmoid(2.0) + log_sigmoid(-1.0)) / 2
@@ -38,6 +42,18 @@ EXPECTED = {
     "wasserstein": (-1.25 - 0.5, 1.25),
     # 0.5*mean((2-1)^2, (-1-1)^2) = 1.25; 0.5*mean(0.25, 9) = 2.3125; G: 0.5*mean(0.25, 16)
     "least_squares": (1.25 + 2.3125, 0.5 * (0.25 + 16.0) / 2),
+    # RaGAN: mean(real) = 0.5, mean(fake) = -1.25; real - mean(fake) = [3.25, 0.25],
+    # fake - mean(real) = [0, -3.5]. D: -log sig(real - mf) - log(1 - sig(fake - mr));
+    # G: the same with real and fake swapped.
+    "relativistic_average": (
+        (softplus(-3.25) + softplus(-0.25)) / 2 + (softplus(0.0) + softplus(-3.5)) / 2,
+        (softplus(-0.0) + softplus(3.5)) / 2 + (softplus(3.25) + softplus(0.25)) / 2,
+    ),
+    # RpGAN: real - fake = [1.5, 2]; D: softplus(-(real - fake)), G: softplus(-(fake - real))
+    "relativistic_pairing": (
+        (softplus(-1.5) + softplus(-2.0)) / 2,
+        (softplus(1.5) + softplus(2.0)) / 2,
+    ),
 }
 
 
@@ -50,7 +66,7 @@ def test_loss_matches_hand_computed_value(name):
     d_expected, g_expected = EXPECTED[name]
     loss = GAN_LOSSES[name]
     assert loss.d_loss(REAL, FAKE).item() == pytest.approx(d_expected, rel=1e-6)
-    assert loss.g_loss(FAKE).item() == pytest.approx(g_expected, rel=1e-6)
+    assert loss.g_loss(FAKE, REAL).item() == pytest.approx(g_expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -58,14 +74,14 @@ def test_losses_stay_finite_on_extreme_logits(name):
     """Logit-space formulas: no log(0) for saturated discriminators (bf16/fp16 range)."""
     real, fake = torch.tensor([1e4, -1e4]), torch.tensor([-1e4, 1e4])
     loss = GAN_LOSSES[name]
-    assert torch.isfinite(loss.d_loss(real, fake)) and torch.isfinite(loss.g_loss(fake))
+    assert torch.isfinite(loss.d_loss(real, fake)) and torch.isfinite(loss.g_loss(fake, real))
 
 
 def test_generator_gradients_point_the_right_way():
     """Minimising any G loss raises D's score of the fakes."""
     for name, loss in GAN_LOSSES.items():
         fake = torch.tensor([0.3, -0.7], requires_grad=True)
-        loss.g_loss(fake).backward()
+        loss.g_loss(fake, torch.tensor([1.0, 0.2])).backward()
         assert (fake.grad < 0).all(), name
 
 

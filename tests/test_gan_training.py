@@ -12,11 +12,11 @@ import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
 from conftest import compose_config
+from genlab.checks.errors import ConfigError
 from genlab.data import FashionMNISTMiniDataModule
 from genlab.models import GAN
+from genlab.runs.checkpoints import load_checkpoint
 from genlab.train import train
-from genlab.utils.checkpoints import load_checkpoint
-from genlab.utils.errors import ConfigError
 
 TINY_DCGAN = ["model.generator.base_channels=8", "model.discriminator.base_channels=8"]
 TINY_MLP = ["model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32]"]
@@ -61,7 +61,7 @@ def test_n_critic_steps_on_distinct_batches_and_max_steps_counts_generator_steps
             "callbacks.model_checkpoint.filename='step_{step}'",
         )
     )
-    assert metrics["g_step"] == 2 and metrics["train/d_step"] == 6
+    assert metrics["step"] == 2 and metrics["train/d_step"] == 6
     rows = [r for r in read_csv(tmp_path / "csv" / "metrics.csv") if r.get("train/d_step")]
     steps = [(int(float(r["train/d_step"])), int(float(r["train/g_step"]))) for r in rows]
     assert steps == [(1, 0), (2, 0), (3, 1), (4, 1), (5, 1), (6, 2)]  # one row per batch
@@ -105,8 +105,8 @@ def test_skipped_fp16_scaler_step_does_not_advance_schedulers():
     )
     generator_step = model.generator_step
 
-    def inf_on_second_step(batch_size, labels):
-        loss = generator_step(batch_size, labels)
+    def inf_on_second_step(real, labels):
+        loss = generator_step(real, labels)
         return loss * float("inf") if model.g_steps == 1 else loss
 
     model.generator_step = inf_on_second_step
@@ -149,8 +149,8 @@ def test_ema_copies_during_warm_up_then_averages_and_is_used_for_sampling():
     assert torch.allclose(weight(ema), 0.75 * before + 0.25 * weight(generator))
     z = torch.randn(4, 8)
     expected = ((ema.eval()(z) + 1) / 2).clamp(0, 1)
-    assert torch.allclose(model.generate(4, z=z), expected)
-    assert not torch.allclose(model.generate(4, z=z, use_ema=False), expected)
+    assert torch.allclose(model.generate_from_latents(z), expected)
+    assert not torch.allclose(model.generate_from_latents(z, use_ema=False), expected)
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path):
@@ -166,7 +166,7 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
         "model.n_critic=2",
         "model.r1_every=2",
         "model.ema_start=1",
-        "model.discriminator.norm=batch",
+        "model.discriminator.norm=layer",  # batch norm + R1 is refused; G's batch norm stays
         "model.scheduler_g={_target_: torch.optim.lr_scheduler.StepLR, step_size: 1, gamma: 0.9}",
     ]
     straight = compose_config(tmp_path / "straight", *recipe, "trainer.max_epochs=2")
@@ -206,7 +206,7 @@ def test_preset_trains_finite_in_bf16(make_cfg, preset):
         f"trainer.limit_train_batches={batches}",
     ]
     metrics = train(make_cfg(*overrides))
-    assert metrics["g_step"] >= 1
+    assert metrics["step"] >= 1
     for name in ("train/loss_d", "train/loss_g", "val/d_real"):
         assert torch.isfinite(torch.tensor(metrics[name])), name
 
@@ -217,7 +217,7 @@ def test_preset_trains_finite_in_fp16_on_gpu(make_cfg, preset):
     """16-mixed (GradScaler; penalties in fp32) on a CUDA device."""
     overrides = [*tiny(preset), "trainer.accelerator=gpu", "trainer.precision=16-mixed"]
     metrics = train(make_cfg(*overrides, "trainer.limit_train_batches=10"))
-    assert metrics["g_step"] >= 2
+    assert metrics["step"] >= 2
     for name in ("train/loss_d", "train/loss_g", "val/d_real"):
         assert torch.isfinite(torch.tensor(metrics[name])), name
 
@@ -243,7 +243,7 @@ def test_discriminator_norm_choice_with_conditional_projection(norm):
     assert not torch.allclose(d_same, d_other)  # projection D reads the label
     z = torch.randn(4, 8)
     assert not torch.allclose(
-        model.generate(4, z=z, labels=same), model.generate(4, z=z, labels=other)
+        model.generate_from_latents(z, labels=same), model.generate_from_latents(z, labels=other)
     )
 
 

@@ -6,7 +6,8 @@ Both are converted from the same TF graph, so they must give the same features a
 
 The real torch-fidelity file is absent on this offline machine, so :func:`converted_weights`
 writes one in torch-fidelity's format from fid-helper's convolution weights plus a seeded random
-fc layer. That checks torch-fidelity's graph and resize against fid-helper's TorchScript and
+fc layer, named like torch.hub names files (``...-<sha256 prefix>.pth``): genlab refuses a file
+whose content does not match the digest in its name (tests/test_weight_files.py). That checks torch-fidelity's graph and resize against fid-helper's TorchScript and
 genlab's preprocessing (features, FID) and the IS code path; the IS *value* of the random head
 means nothing. ``test_real_torch_fidelity_weights_agree`` does the same with the real file when
 it is in the torch hub cache.
@@ -14,6 +15,7 @@ it is in the torch hub cache.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from unittest import mock
@@ -23,6 +25,7 @@ import pytest
 import torch
 from torch import nn
 
+from genlab.checks.errors import ConfigError
 from genlab.metrics import SampleQuality
 from genlab.metrics.inception import (
     TORCH_FIDELITY_WEIGHTS,
@@ -31,7 +34,6 @@ from genlab.metrics.inception import (
     default_inception_path,
     torch_fidelity_weights_path,
 )
-from genlab.utils.errors import ConfigError
 
 BUNDLED = (
     Path(__file__).resolve().parent.parent / "src" / "genlab" / "assets" / "fashion_mnist_mini.npz"
@@ -39,7 +41,11 @@ BUNDLED = (
 
 
 def convert_fid_helper_to_torch_fidelity(out: Path, seed: int = 0) -> Path:
-    """fid-helper's TorchScript convolutions -> torch-fidelity's state dict (random fc)."""
+    """fid-helper's TorchScript convolutions -> torch-fidelity's state dict (random fc).
+
+    ``out`` a directory: written there as ``weights-inception-2015-12-05-<sha256[:8]>.pth`` (the
+    name genlab accepts); else written to the file ``out`` as is. Returns the file's path.
+    """
     import torch_fidelity.feature_extractor_inceptionv3 as tfi
 
     src = torch.jit.load(str(default_inception_path()), map_location="cpu").state_dict()
@@ -63,13 +69,20 @@ def convert_fid_helper_to_torch_fidelity(out: Path, seed: int = 0) -> Path:
     g = torch.Generator().manual_seed(seed)
     state["fc.weight"] = torch.randn(1008, 2048, generator=g) * 0.05
     state["fc.bias"] = torch.randn(1008, generator=g)
-    torch.save(state, out)
-    return out
+    if not out.is_dir():
+        torch.save(state, out)
+        return out
+    tmp = out / "converted.tmp"
+    torch.save(state, tmp)
+    named = (
+        out / f"weights-inception-2015-12-05-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]}.pth"
+    )
+    return tmp.replace(named)
 
 
 @pytest.fixture(scope="module")
 def converted_weights(tmp_path_factory) -> Path:
-    return convert_fid_helper_to_torch_fidelity(tmp_path_factory.mktemp("tf") / "converted.pth")
+    return convert_fid_helper_to_torch_fidelity(tmp_path_factory.mktemp("tf"))
 
 
 @pytest.fixture(scope="module")
@@ -102,18 +115,37 @@ def test_without_torch_fidelity_weights_inception_offers_all_but_is(empty_torch_
     assert SampleQuality(dataset="fashion_mnist_mini").metrics[2] == "is"
 
 
-def test_auto_picks_torch_fidelity_weights_from_the_hub_cache(empty_torch_home, converted_weights):
+def test_auto_picks_torch_fidelity_weights_from_the_hub_cache(
+    empty_torch_home, converted_weights, monkeypatch
+):
+    # The hub-cache name of our converted file (the published one is 6726825d, not on this machine)
+    monkeypatch.setattr("genlab.metrics.inception.TORCH_FIDELITY_WEIGHTS", converted_weights.name)
     path = torch_fidelity_weights_path()
+    assert path == empty_torch_home / "hub" / "checkpoints" / converted_weights.name
     path.parent.mkdir(parents=True)
     path.symlink_to(converted_weights)
     sq = SampleQuality(features="inception")
     assert sq.inception_net == "torch_fidelity"
     assert sq.metrics == ("fid", "kid", "is", "precision", "recall")
-    assert sq.feature_space_id().startswith("inception-torch_fidelity-")
+    digest = hashlib.sha256(converted_weights.read_bytes()).hexdigest()
+    assert sq.feature_space_id() == f"inception-torch_fidelity-{digest[:12]}"
     forced = SampleQuality(features="inception", inception_net="fid_helper")
     assert forced.metrics == ("fid", "kid", "precision", "recall")
 
 
+def test_auto_refuses_other_content_under_the_published_name(empty_torch_home, converted_weights):
+    """A file named weights-...-6726825d.pth whose sha256 does not start with 6726825d: auto
+    does not fall back to fid_helper, it names the file, the key and the expected digest."""
+    path = torch_fidelity_weights_path()
+    assert path.name == TORCH_FIDELITY_WEIGHTS
+    path.parent.mkdir(parents=True)
+    path.symlink_to(converted_weights)
+    with pytest.raises(ConfigError, match=r"metrics.inception_weights=.*starts with 6726825d") as e:
+        SampleQuality(features="inception")
+    assert e.value.key == "metrics.inception_weights" and str(path) in str(e.value)
+
+
+@pytest.mark.slow  # Inception on CPU: 2 networks x 16 images
 def test_both_networks_give_the_same_features_and_fid(converted_weights, images):
     real, fake = images
     ours, theirs = FIDInceptionV3(), TorchFidelityInceptionV3(converted_weights)
@@ -133,6 +165,7 @@ def test_both_networks_give_the_same_features_and_fid(converted_weights, images)
     assert b["kid"] == pytest.approx(a["kid"], rel=1e-3)
 
 
+@pytest.mark.slow  # Inception on CPU
 def test_inception_score_from_torch_fidelity_logits(converted_weights, images):
     real, fake = images
     net = TorchFidelityInceptionV3(converted_weights)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from genlab.checks.errors import ConfigError
 from genlab.metrics import (
     FeatureSet,
     SampleQuality,
@@ -20,7 +21,6 @@ from genlab.metrics import (
     precision_recall,
 )
 from genlab.metrics.precision_recall import knn_radii
-from genlab.utils.errors import ConfigError
 
 ASSETS = Path(__file__).resolve().parent.parent / "src" / "genlab" / "assets"
 BUNDLED = ASSETS / "fashion_mnist_mini.npz"
@@ -88,7 +88,19 @@ def test_fid_grows_monotonically_with_gaussian_noise(bundled):
 
 
 # ---------------------------------------------------------------------------------------- KID
+def unbiased_poly_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Hand-written unbiased MMD^2 with KID's kernel (x.y/d + 1)^3 (fp64)."""
+    x, y = x.double(), y.double()
+    d, m, n = x.shape[1], len(x), len(y)
+    kxx, kyy, kxy = (((a @ b.T) / d + 1.0) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+    off = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+    off += (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
+    return float(off - 2 * kxy.mean())
+
+
 def test_kid_matches_hand_computed_unbiased_mmd():
+    """Subsets drawn without replacement from each set: their mean MMD^2 is an unbiased
+    estimate of the full-set unbiased MMD^2 (exactly its expectation)."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(7, 4, generator=gen)  # "real"
     y = torch.randn(7, 4, generator=gen) + 0.5  # "fake"
@@ -102,17 +114,62 @@ def test_kid_matches_hand_computed_unbiased_mmd():
     kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
     expected = kxx + kyy - 2 * kxy
+    assert unbiased_poly_mmd2(x, y) == pytest.approx(expected, rel=1e-6)
 
-    sq = small_sq(metrics=("kid",), kid_subsets=3, kid_subset_size=7)
+    subsets = 2000
+    sq = small_sq(metrics=("kid",), kid_subsets=subsets, kid_subset_size=None)
+    assert sq.kid_subset_size_for(7, 7) == 3  # at most half of each set
     out = sq.compute_from_features(FeatureSet(y), FeatureSet(x))
     assert set(out) == {"kid", "kid_std"}
-    assert out["kid"] == pytest.approx(expected, rel=1e-4)
-    assert out["kid_std"] == pytest.approx(0.0, abs=1e-5)  # every subset is the full set
-    # The subset size is capped to the number of samples (7 < 1000).
-    big = small_sq(metrics=("kid",), kid_subsets=2, kid_subset_size=1000)
-    assert big.compute_from_features(FeatureSet(y), FeatureSet(x))["kid"] == pytest.approx(
-        expected, rel=1e-4
-    )
+    assert out["kid_std"] > 0.1 * abs(expected)  # 3 of 7: subsets differ a lot
+    assert abs(out["kid"] - expected) < 4 * out["kid_std"] / subsets**0.5
+
+
+def test_kid_std_reflects_resampling_of_the_fakes():
+    """The issue's case: N real = N fake = kid_subset_size = 1000 (the old defaults). Every
+    subset held all 1,000 fakes (kid_std ~ 1e-7). Subsets now hold at most half of a set, and
+    kid_std is close to the spread of KID over fresh fake (and real) sets of the subset size."""
+    gen = torch.Generator().manual_seed(0)
+    dim, n, shift = 8, 1000, 0.3
+    real = torch.randn(n, dim, generator=gen)
+    fake = torch.randn(n, dim, generator=gen) + shift
+    sq = small_sq(metrics=("kid",), kid_subsets=50, kid_subset_size=1000)
+    out = sq.compute_from_features(FeatureSet(fake), FeatureSet(real))
+    m = n // 2
+    fresh = [
+        unbiased_poly_mmd2(
+            torch.randn(m, dim, generator=gen), torch.randn(m, dim, generator=gen) + shift
+        )
+        for _ in range(40)
+    ]
+    spread = float(np.std(fresh))
+    # Subsets of half a set: about sqrt(1 - 1/2) ~ 0.7 of the spread of independent sets.
+    assert 0.4 * spread < out["kid_std"] < 1.5 * spread, (out["kid_std"], spread)
+    assert out["kid"] == pytest.approx(float(np.mean(fresh)), abs=3 * spread)
+
+    # Fakes resampled: a second fake set of the same distribution moves KID by about kid_std.
+    fake2 = torch.randn(n, dim, generator=gen) + shift
+    out2 = sq.compute_from_features(FeatureSet(fake2), FeatureSet(real))
+    assert out2["kid"] != out["kid"] and abs(out2["kid"] - out["kid"]) < 6 * out["kid_std"]
+
+
+def test_kid_subset_larger_than_half_the_samples_is_capped_with_one_warning(caplog):
+    gen = torch.Generator().manual_seed(2)
+    real, fake = torch.randn(100, 4, generator=gen), torch.randn(60, 4, generator=gen)
+    sq = small_sq(metrics=("kid",), kid_subsets=4, kid_subset_size=1000)
+    with caplog.at_level("WARNING", logger="genlab.metrics.sample_quality"):
+        sq.compute_from_features(FeatureSet(fake), FeatureSet(real))
+        sq.compute_from_features(FeatureSet(fake), FeatureSet(real))  # e.g. the next epoch
+    warnings_ = [r for r in caplog.records if "kid_subset_size=1000" in r.getMessage()]
+    assert len(warnings_) == 1, caplog.text
+    assert "with 100 real and 60 fake, subsets of 30" in warnings_[0].getMessage()
+    assert sq._tm["kid"].subset_size == 30
+    none = small_sq(metrics=("kid",), kid_subsets=4, kid_subset_size=None)  # min(1000, N/2)
+    assert none.kid_subset_size_for(50_000, 10_000) == 1000
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="genlab.metrics.sample_quality"):
+        none.compute_from_features(FeatureSet(fake), FeatureSet(real))
+    assert none._tm["kid"].subset_size == 30 and not caplog.records
 
 
 # ---------------------------------------------------------------------------------------- IS

@@ -15,12 +15,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import genlab.train as genlab_train
 from genlab.callbacks.divergence import DivergenceError
+from genlab.cli.task import exit_on_config_error
 from genlab.report.runs import load_run
+from genlab.runs.checkpoints import load_checkpoint
 from genlab.train import train
-from genlab.utils.checkpoints import load_checkpoint
-from genlab.utils.run import exit_on_config_error
 
 TINY = [
     "model.generator.base_channels=8",
@@ -46,8 +45,10 @@ class InjectNaN(pl.Callback):
 def extra_callbacks(monkeypatch):
     """``extra_callbacks.append(cb)`` adds ``cb`` to the callbacks train() instantiates."""
     added: list = []
-    original = genlab_train.instantiate_callbacks
-    monkeypatch.setattr(genlab_train, "instantiate_callbacks", lambda c: original(c) + added)
+    import genlab.cli.components as components
+
+    original = components.instantiate_callbacks
+    monkeypatch.setattr(components, "instantiate_callbacks", lambda c: original(c) + added)
     return added
 
 

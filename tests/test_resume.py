@@ -14,9 +14,9 @@ import torch
 from omegaconf import open_dict
 
 from conftest import compose_config
+from genlab.checks.errors import ConfigError
+from genlab.runs.checkpoints import experiment_overrides, load_checkpoint, resolve_ckpt_path
 from genlab.train import train
-from genlab.utils.checkpoints import experiment_overrides, load_checkpoint, resolve_ckpt_path
-from genlab.utils.errors import ConfigError
 
 # A tiny GAN with EMA, deterministic on one CPU thread, last.ckpt after every batch.
 RUN = [
@@ -74,6 +74,26 @@ def test_kill9_mid_run_then_ckpt_path_last_matches_uninterrupted_run(tmp_path):
     assert got.keys() == expected.keys()
     different = [k for k in expected if not torch.equal(got[k], expected[k])]
     assert not different, f"killed at step {stored['global_step']}: {different[:5]}"
+
+
+def test_checkpoint_written_during_validation_resumes_exactly(tmp_path):
+    """ModelCheckpoint saving in ``on_validation_end`` (``save_on_train_epoch_end=false``)
+    stores the RNG streams training continues from, not the ones validation consumed."""
+    run = [o for o in RUN if "limit_train_batches" not in o and "preemption" not in o]
+    run += [
+        "+trainer.limit_train_batches=3", "callbacks.preemption.every_n_minutes=null",
+        "callbacks.model_checkpoint.every_n_epochs=1",
+        "+callbacks.model_checkpoint.save_on_train_epoch_end=false",
+    ]  # fmt: skip
+    reference = tmp_path / "reference"
+    train(compose_config(reference, *run))
+    first_epoch = reference / "checkpoints" / "epoch_000.ckpt"
+    assert load_checkpoint(first_epoch)["global_step"] == 3
+    resumed = tmp_path / "resumed"
+    train(compose_config(resumed, *run, f"ckpt_path={first_epoch}"))
+    expected = weights(reference / "checkpoints" / "last.ckpt")
+    got = weights(resumed / "checkpoints" / "last.ckpt")
+    assert [k for k in expected if not torch.equal(got[k], expected[k])] == []
 
 
 def _fake_run(root: Path, name: str, overrides: list[str], mtime: float) -> Path:

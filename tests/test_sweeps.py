@@ -12,13 +12,13 @@ import pytest
 from omegaconf import OmegaConf
 
 from genlab.compare import compare
-from genlab.utils.wandb import read_offline_run
+from wandb_offline import read_offline_run
 
 TINY = [
     "trainer=cpu",
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=2",
-    "+trainer.limit_val_batches=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
     "~callbacks.rich_progress_bar",
@@ -38,9 +38,12 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def sweep(tmp_path: Path, *args: str, env=None) -> subprocess.CompletedProcess:
+def sweep(tmp_path: Path, *args: str, env=None, sweep_dir="sweep") -> subprocess.CompletedProcess:
+    """``python -m genlab.train -m TINY args`` in ``tmp_path`` (``sweep_dir=None``: Hydra's
+    default ``outputs/train/multirun/<date>_<time>``, as a user runs it)."""
+    where = [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir else []
     return subprocess.run(
-        [sys.executable, "-m", "genlab.train", "-m", *TINY, *args, "hydra.sweep.dir=sweep"],
+        [sys.executable, "-m", "genlab.train", "-m", *TINY, *args, *where],
         cwd=tmp_path,
         env=env or offline_env(tmp_path),
         capture_output=True,
@@ -137,10 +140,15 @@ def test_optuna_two_trials_return_the_optimized_metric(tmp_path):
 
 
 def test_multirun_with_ddp_makes_one_run_dir_per_job(tmp_path):
-    result = sweep(tmp_path, "seed=1,2", "trainer=ddp_cpu", "logger=csv")
+    # the README's command, without hydra.sweep.dir (its default resolves ${hydra:runtime.cwd}
+    # before any job started: "HydraConfig was not set" before the fix)
+    result = sweep(tmp_path, "seed=1,2", "trainer=ddp_cpu", "logger=csv", sweep_dir=None)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in result.stdout + result.stderr  # really two processes
-    sweep_dir = tmp_path / "sweep"
+    # one sweep dir: rank 1 did not start a sweep of its own
+    (sweep_dir,) = (tmp_path / "outputs" / "train" / "multirun").iterdir()
+    assert sorted(p.name for p in (tmp_path / "outputs" / "train").iterdir()) == ["multirun"]
+    assert f"Sweep {sweep_dir}: 2/2 jobs completed" in result.stdout
     assert [p.name for p in run_dirs(sweep_dir)] == ["0", "1"]
     assert sorted(p.name for p in sweep_dir.iterdir()) == [
         "0",
@@ -148,7 +156,6 @@ def test_multirun_with_ddp_makes_one_run_dir_per_job(tmp_path):
         "multirun.yaml",
         "sweep_summary.yaml",
     ]
-    assert not (tmp_path / "outputs").exists()  # rank 1 did not start a sweep of its own
     for run_dir in run_dirs(sweep_dir):
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 

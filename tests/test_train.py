@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from genlab.checks.errors import ConfigError
+from genlab.runs.checkpoints import build_model_from_checkpoint, load_checkpoint
 from genlab.train import train
-from genlab.utils.checkpoints import build_model_from_checkpoint, load_checkpoint
-from genlab.utils.errors import ConfigError
 
 
 @pytest.mark.parametrize("model", ["gan", "vae"])
@@ -45,9 +45,9 @@ def test_resume_continues_from_stored_step(make_cfg, tmp_path):
     first = train(make_cfg("trainer.max_epochs=1"))
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     stored = load_checkpoint(ckpt)
-    assert stored["genlab"]["counters"]["g_steps"] == first["g_step"] == 3
+    assert stored["genlab"]["counters"]["g_steps"] == first["step"] == 3
     resumed = train(make_cfg("trainer.max_epochs=2", f"ckpt_path={ckpt}"))
-    assert resumed["g_step"] == 6  # 3 stored + 3 new, not 3
+    assert resumed["step"] == 6  # 3 stored + 3 new, not 3
     assert load_checkpoint(ckpt)["epoch"] == stored["epoch"] + 1
 
 
@@ -88,9 +88,9 @@ def test_cli_train_then_sample_png_and_npz(tmp_path):
     run = run_cli(
         "genlab.train",
         "trainer=cpu",
-        "+trainer.limit_train_batches=2",
+        "trainer.limit_train_batches=2",
         "trainer.max_epochs=1",
-        "+trainer.limit_val_batches=1",
+        "trainer.limit_val_batches=1",
         "model.generator.base_channels=8",
         "model.discriminator.base_channels=8",
         "hydra.run.dir=run",

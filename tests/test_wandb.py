@@ -3,12 +3,21 @@ train() even when it fails, and resume into the same run id."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
+from conftest import FAST, compose_config
+from genlab.checks.errors import ConfigError
+from genlab.tracking.wandb import has_wandb_credentials, resolve_mode
 from genlab.train import train
-from genlab.utils.wandb import has_wandb_credentials, read_offline_run, resolve_mode
+from wandb_offline import read_offline_run
 
 
 @pytest.fixture
@@ -84,3 +93,53 @@ def test_failed_train_finishes_its_wandb_run(make_cfg, tmp_path, no_account):
     assert wandb.run is None
     (run,) = offline_run(tmp_path)
     assert run["exit_code"] == 1
+
+
+@pytest.mark.parametrize("value", ["", "bogus", "OFFLINE"])
+def test_invalid_wandb_mode_is_a_config_error(no_account, monkeypatch, make_cfg, tmp_path, value):
+    """wandb reads WANDB_MODE itself and fails with a pydantic traceback on ``WANDB_MODE=``."""
+    assert resolve_mode(None, {"WANDB_MODE": "offline"}) == "offline"
+    with pytest.raises(ConfigError, match="WANDB_MODE=.* is invalid: allowed one of .*'offline'"):
+        resolve_mode(True, {"WANDB_MODE": value})  # wandb reads it even when offline is forced
+    monkeypatch.setenv("WANDB_MODE", value)
+    with pytest.raises(ConfigError, match="WANDB_MODE"):
+        train(make_cfg("logger=wandb"))
+    assert not (tmp_path / "wandb").exists() and not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_cli_empty_wandb_mode_is_one_line_exit_2(no_account, tmp_path):
+    env = {**os.environ, "WANDB_MODE": "", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "genlab.train", *FAST, "logger=wandb", "hydra.run.dir=run"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("genlab: error: WANDB_MODE='' is invalid"), lines
+    assert "'offline'" in lines[0] and "'disabled'" in lines[0]
+
+
+def test_ckpt_path_last_with_wandb_resume_continues_that_checkpoints_run(tmp_path, no_account):
+    """``ckpt_path=last logger.wandb.resume=true``: the resume flag is not a config change, so
+    ``last`` finds the run; its wandb run continues; env.json of both runs holds the id."""
+    log_dir = tmp_path / "logs"
+    base = [*FAST, "logger=wandb", "model.latent_dim=12", "~callbacks.sample_grid"]
+
+    def run(name: str, *extra: str):
+        run_dir = log_dir / "train" / "runs" / name
+        cfg = compose_config(run_dir, *base, *extra)
+        cfg.paths.log_dir = str(log_dir)  # where ckpt_path=last looks
+        (run_dir / ".hydra").mkdir(parents=True)  # as Hydra writes it for every run
+        OmegaConf.save([*base, *extra], run_dir / ".hydra" / "overrides.yaml")
+        train(cfg)
+        return run_dir, json.loads((run_dir / "env.json").read_text())
+
+    first_dir, first_env = run("first")
+    (first,) = offline_run(first_dir)
+    assert first_env["wandb_run_id"] == first["id"]
+    assert first_env["config"]["logger"]["wandb"]["id"] == first["id"]
+    second_dir, second_env = run(
+        "second", "trainer.max_epochs=2", "ckpt_path=last", "logger.wandb.resume=true"
+    )
+    (second,) = offline_run(second_dir)
+    assert second["id"] == second_env["wandb_run_id"] == first["id"]
+    assert second_env["config"]["ckpt_path"] == str(first_dir / "checkpoints" / "last.ckpt")

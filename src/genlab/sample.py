@@ -9,68 +9,68 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import numpy as np
-import torch
 from omegaconf import DictConfig
-from torchvision.utils import save_image
 
-from genlab.utils.checkpoints import build_model_from_checkpoint, load_checkpoint
-from genlab.utils.cli import run_hydra_cli
-from genlab.utils.errors import ConfigError
-from genlab.utils.run import exit_on_config_error
+from genlab.checks.errors import ConfigError
+from genlab.cli.entry import run_hydra_cli
+from genlab.cli.task import exit_on_config_error
+
+if TYPE_CHECKING:  # torch loads inside the functions: config errors answer fast
+    import torch
 
 log = logging.getLogger(__name__)
 MODES = ("sample", "interpolate", "reconstruct")
 
 
-def truncated_normal(n: int, dim: int, truncation: float | None, generator: torch.Generator):
-    """z (n, dim) ~ N(0, I), entries with |z| > truncation resampled until inside."""
-    z = torch.randn(n, dim, generator=generator)
-    if truncation is None:
-        return z
-    if truncation <= 0:
-        raise ConfigError("truncation", truncation, "null or a number > 0")
-    while (outside := z.abs() > truncation).any():
-        z[outside] = torch.randn(int(outside.sum()), generator=generator)
-    return z
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between rows a, b (R, D) at fractions t (S,) -> (R, S, D)."""
-    a_n, b_n = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
-    omega = torch.acos((a_n * b_n).sum(1).clamp(-1 + 1e-7, 1 - 1e-7))[:, None, None]
-    t = t[None, :, None]
-    so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega) / so) * a[:, None] + (torch.sin(t * omega) / so) * b[:, None]
-
-
 def real_images(ckpt_path: str, num_images: int) -> torch.Tensor:
-    """The first test images of the dataset the checkpoint was trained on, in [0, 1]."""
-    run_config = load_checkpoint(ckpt_path)["genlab"].get("run_config") or {}
-    if "data" not in run_config:
-        raise ConfigError("mode", "reconstruct", "a checkpoint that records its data config")
-    datamodule = hydra.utils.instantiate(run_config["data"])
-    return datamodule.images("test", max_images=num_images).float() / 255.0
+    """The first test images (N, C, H, W) in [0, 1] of the dataset the checkpoint was trained
+    on (rebuilt by :func:`genlab.data.datamodule_from_checkpoint`: nothing in the file runs)."""
+    from genlab.data.registry import datamodule_from_checkpoint
+    from genlab.images import to_unit
+    from genlab.runs.checkpoints import load_checkpoint
+
+    datamodule = datamodule_from_checkpoint(load_checkpoint(ckpt_path))
+    return to_unit(datamodule.images("test", max_images=num_images))
 
 
 def make_images(cfg: DictConfig, model) -> tuple[torch.Tensor, int]:
-    """The images (N, C, H, W) in [0, 1] that ``cfg.mode`` asks for, and the grid row length."""
+    """The images (N, C, H, W) in [0, 1] that ``cfg.mode`` asks for, and the grid row length.
+
+    Uses only the model protocol (:class:`genlab.models.base.GenerativeModule`): options the
+    family does not take (``model.sample_options``) are refused when set."""
+    import torch
+
+    from genlab.models.latents import slerp
+
     gen = torch.Generator().manual_seed(cfg.seed)
-    dim = model.config.latent_dim
-    ema = {"use_ema": cfg.use_ema} if model.family == "gan" else {}
+    temperature = None if cfg.temperature == 1.0 else cfg.temperature
+    requested = {"truncation": cfg.truncation, "temperature": temperature}
+    if not cfg.use_ema:  # the default (true) means "whatever the family does"
+        requested["use_ema"] = False
+    options = model.check_sample_options(requested)
+    if "use_ema" in model.sample_options:
+        options.setdefault("use_ema", True)
     if cfg.mode == "sample":
-        z = truncated_normal(cfg.num_samples, dim, cfg.truncation, gen) * cfg.temperature
-        return model.generate(len(z), z=z, **ema), cfg.nrow or max(1, int(len(z) ** 0.5))
+        images = model.generate(cfg.num_samples, generator=gen, **options)
+        return images, cfg.nrow or max(1, int(cfg.num_samples**0.5))
     if cfg.mode == "interpolate":
-        ends = truncated_normal(2 * cfg.rows, dim, cfg.truncation, gen) * cfg.temperature
-        z = slerp(ends[: cfg.rows], ends[cfg.rows :], torch.linspace(0, 1, cfg.steps))
-        return model.generate(cfg.rows * cfg.steps, z=z.flatten(0, 1), **ema), cfg.steps
-    if not hasattr(model, "reconstruct"):
-        raise ConfigError(
-            "mode", cfg.mode, f"sample or interpolate for a {model.family} checkpoint"
+        ends = model.latents(2 * cfg.rows, gen, **options)
+        if ends is None:
+            raise ConfigError(
+                "mode", cfg.mode, f"sample for the {model.family} family (no latents)"
+            )
+        path = slerp(
+            ends[: cfg.rows].flatten(1),
+            ends[cfg.rows :].flatten(1),
+            torch.linspace(0, 1, cfg.steps),
         )
+        z = path.flatten(0, 1).view(cfg.rows * cfg.steps, *ends.shape[1:])
+        return model.generate_from_latents(z, **options), cfg.steps
+    if not model.supports_reconstruction:
+        raise ConfigError("mode", cfg.mode, f"sample or interpolate for the {model.family} family")
     real = real_images(cfg.ckpt_path, cfg.num_samples)
     nrow = cfg.nrow or max(1, int(len(real) ** 0.5))
     return torch.cat([real, model.reconstruct(real).cpu()]), nrow
@@ -78,9 +78,14 @@ def make_images(cfg: DictConfig, model) -> tuple[torch.Tensor, int]:
 
 def write_images(images: torch.Tensor, output: Path, nrow: int) -> None:
     """PNG grid, or npz of uint8 (N, H, W, C) under ``images``."""
+    import numpy as np
+    from torchvision.utils import save_image
+
+    from genlab.images import to_uint8
+
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".npz":
-        uint8 = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        uint8 = to_uint8(images).permute(0, 2, 3, 1).numpy()
         np.savez_compressed(output, images=uint8)
     elif output.suffix == ".png":
         save_image(images, output, nrow=nrow, padding=2)
@@ -92,6 +97,8 @@ def write_images(images: torch.Tensor, output: Path, nrow: int) -> None:
 @exit_on_config_error
 def hydra_main(cfg: DictConfig) -> None:
     """The sampling task (Hydra-decorated); `main` is the command-line entry."""
+    from genlab.runs.checkpoints import build_model_from_checkpoint
+
     if cfg.mode not in MODES:
         raise ConfigError("mode", cfg.mode, MODES)
     output = Path(hydra.utils.to_absolute_path(cfg.output))
@@ -105,7 +112,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """``python -m genlab.sample`` / ``genlab-sample``: bad input (config values, unknown keys,
-    group options) exits 2 with one line, as in ``genlab.train`` (genlab.utils.cli)."""
+    group options) exits 2 with one line, as in ``genlab.train`` (genlab.cli.entry)."""
     run_hydra_cli(hydra_main, config_name="sample")
 
 

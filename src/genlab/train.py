@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.utils.checkpoints import load_checkpoint, resolve_ckpt_path
-from genlab.utils.cli import run_hydra_cli
-from genlab.utils.errors import ConfigError
-from genlab.utils.instantiate import instantiate_callbacks, instantiate_loggers
-from genlab.utils.run import configure_threads, exit_on_config_error, print_config
-from genlab.utils.run_info import recorded_status, write_env
-from genlab.utils.sweep import multirun_job, patch_ddp_relaunch
-from genlab.utils.validate import check_run_config
-from genlab.utils.wandb import finish_wandb, store_wandb_run_id
+from genlab.checks.errors import ConfigError
+from genlab.cli.entry import run_hydra_cli
+from genlab.cli.task import exit_on_config_error, print_config
+from genlab.sweeps.multirun import multirun_job, patch_ddp_relaunch
+
+if TYPE_CHECKING:  # torch and Lightning load inside train(): `--cfg job`, `--help` and config
+    import lightning.pytorch as pl  # errors answer before any heavy import (< 2 s)
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +29,48 @@ def resume_scope(cfg: DictConfig) -> tuple[str, str, list[str]]:
 
 
 def check_resume(ckpt_path: str | None, model: pl.LightningModule) -> str | None:
-    """A resume checkpoint must exist, be genlab's, and hold the same model family."""
+    """A resume checkpoint must exist, be genlab's, hold the same model family (its registered
+    name) and only this
+    model's counters (Lightning restores it into the model built from *this* run's config; the
+    checkpoint's hyper_parameters and run config are not used)."""
+    from genlab.runs.checkpoints import check_counters, load_checkpoint
+
     if ckpt_path is None:
         return None
-    family = load_checkpoint(ckpt_path)["genlab"]["family"]  # weights_only: refuses pickles
+    checkpoint = load_checkpoint(ckpt_path)  # weights_only: refuses pickles
+    family = checkpoint["genlab"].get("family")
     if family != model.family:
         raise ConfigError(
             "ckpt_path", ckpt_path, f"a {model.family} checkpoint (this one is a {family})"
         )
+    check_counters(checkpoint, model)
     return ckpt_path
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the model described by ``cfg`` and return the final metrics (floats, by name)."""
-    check_run_config(cfg)  # trainer/seed/ckpt_path values, before anything slow
+    from genlab.checks.run_config import check_run_config
+
+    check_run_config(cfg)  # trainer/seed/ckpt_path values, before anything slow is imported
+    import lightning.pytorch as pl
+
+    from genlab.cli.components import instantiate_callbacks, instantiate_loggers
+    from genlab.cli.task import configure_threads
+    from genlab.models.registry import check_registered
+    from genlab.runs.checkpoints import resolve_ckpt_path
+    from genlab.runs.records import recorded_status, write_env
+    from genlab.tracking import wandb as tracking
+
+    patch_ddp_relaunch()  # a DDP job of a multirun re-runs only itself on the other ranks
+
+    if tracking.uses_wandb(cfg.get("logger")):
+        tracking.check_wandb_mode()  # WANDB_MODE= or a typo: one line now, not a traceback at fit start
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), *resume_scope(cfg))
+    if ckpt_path is not None:  # the file `last` / a run dir resolved to, also for ${ckpt_path}
+        cfg.ckpt_path = ckpt_path  # (logger.wandb.ckpt_path: resume: true reads its wandb id)
     if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        log.info(f"Seed set to {cfg.seed}")
     configure_threads(cfg)
 
     log.info(f"Instantiating datamodule <{cfg.data._target_}>")
@@ -56,16 +78,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    check_registered(type(model))  # its checkpoints must load by registered name later
     model.run_config = OmegaConf.to_container(cfg, resolve=True)  # stored in checkpoints
     ckpt_path = check_resume(ckpt_path, model)  # before the slow parts (Trainer, data setup)
     output_dir = cfg.get("paths", {}).get("output_dir")
-    if output_dir:  # <run dir>/env.json: git commit, package versions, resolved config
-        write_env(output_dir, model.run_config, resume_scope(cfg)[2])
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
 
-    store_wandb_run_id(model, loggers)
+    tracking.store_wandb_run_id(model, loggers)
+    if output_dir:  # <run dir>/env.json: git commit, package versions, config, wandb run id
+        write_env(
+            output_dir, model.run_config, resume_scope(cfg)[2], tracking.wandb_run_id(loggers)
+        )
     failed = True
     try:
         log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
@@ -81,14 +106,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        metrics["g_step" if model.family == "gan" else "step"] = float(
-            getattr(model, "g_steps", trainer.global_step)
-        )
+        metrics["step"] = float(model.schedule_step())  # GAN: generator steps
         if trainer.checkpoint_callback is not None:
             log.info(f"Last checkpoint: {trainer.checkpoint_callback.last_model_path}")
         failed = False
     finally:  # also on failure: otherwise the next job of a multirun reuses this wandb run
-        finish_wandb(loggers, failed=failed)
+        tracking.finish_wandb(loggers, failed=failed)
     return metrics
 
 
@@ -98,8 +121,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def hydra_main(cfg: DictConfig) -> float | None:
     """Entry point of ``python -m genlab.train`` and ``genlab-train``; returns the
     ``optimized_metric`` for Hydra sweepers. In a multirun a failing job returns NaN and is
-    reported at the end of the sweep (genlab.utils.sweep)."""
-    patch_ddp_relaunch()
+    reported at the end of the sweep (genlab.sweeps.multirun)."""
     print_config(cfg)
     metrics = train(cfg)
     optimized = cfg.get("optimized_metric")
@@ -108,7 +130,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> float | None:
     """``python -m genlab.train`` / ``genlab-train``: bad input exits 2 with one line,
-    divergence 3, SIGTERM/SIGINT 128 + signal after saving last.ckpt (genlab.utils.cli)."""
+    divergence 3, SIGTERM/SIGINT 128 + signal after saving last.ckpt (genlab.cli.entry)."""
     return run_hydra_cli(hydra_main, config_name="train")
 
 

@@ -26,20 +26,9 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError, DivergenceError
 
 log = logging.getLogger(__name__)
-
-# The loss that produced the gradients of the optimizer of each sub-network.
-LOSS_OF_PART = {"discriminator": "train/loss_d", "generator": "train/loss_g", "model": "train/loss"}
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a NaN/Inf loss, gradient norm or weight."""
-
-    def __init__(self, message: str, step: int | None = None, what: str | None = None):
-        super().__init__(message)
-        self.step, self.what = step, what
 
 
 def optimizer_part(pl_module: pl.LightningModule, optimizer: Any, num_optimizers: int) -> str:
@@ -103,14 +92,13 @@ class DivergenceGuard(pl.Callback):
         grad_norm = None
         scaler = getattr(trainer.precision_plugin, "scaler", None)
         if bad_loss is None and self.check_grad_norm and scaler is None and params:
-            norms = torch._foreach_norm([p.grad.detach() for p in params])
-            grad_norm = float(torch.linalg.vector_norm(torch.stack(norms).float()))
+            grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
             if math.isfinite(grad_norm):
                 return
         elif bad_loss is None:
             return
         part = optimizer_part(pl_module, optimizer, len(trainer.optimizers))
-        loss_name = LOSS_OF_PART.get(part, f"loss of {part}")
+        loss_name = pl_module.loss_parts.get(part, f"loss of {part}")  # the model protocol
         what = f"{loss_name}={bad_loss}" if bad_loss is not None else (
             f"gradient norm of the {part} step ({loss_name}) = {grad_norm}"
         )  # fmt: skip

@@ -9,9 +9,18 @@ from typing import Any
 import lightning.pytorch as pl
 
 
+def lightning_writes_logs_now(trainer: pl.Trainer) -> bool:
+    """Whether Lightning writes this training batch's step metrics to the loggers (every
+    ``trainer.log_every_n_steps`` batches, and when stopping). Reads the private
+    ``trainer._logger_connector.should_update_logs`` (Lightning has no public equivalent);
+    True when it is missing, so a Lightning change costs speed, never a logged value."""
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
+
+
 class ElapsedTimeCallback(pl.Callback):
     """Seconds of fitting since the run started, continued across resumes (kept in the
-    checkpoint), logged with every training step's metrics."""
+    checkpoint), logged on the steps whose metrics Lightning writes (``log_every_n_steps``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -25,7 +34,8 @@ class ElapsedTimeCallback(pl.Callback):
         self.start = time.monotonic()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
-        pl_module.log("time/elapsed", self.elapsed(), on_step=True, on_epoch=False)
+        if lightning_writes_logs_now(trainer):  # every self.log costs ~0.2 ms; log when written
+            pl_module.log("time/elapsed", self.elapsed(), on_step=True, on_epoch=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"elapsed": self.elapsed()}

@@ -13,7 +13,9 @@ This callback:
   ``ckpt_path=last`` continues exactly where the run stopped;
 * optionally also writes ``last.ckpt`` every ``every_n_train_batches`` training batches and/or
   every ``every_n_minutes`` minutes, so that after a ``kill -9`` at most that much work is lost
-  (mid-epoch checkpoints resume exactly too).
+  (mid-epoch checkpoints resume exactly too). Under multi-process training all ranks save
+  together: the batch count is the same on every rank, and for the clock, which differs
+  between ranks, all save as soon as one rank's clock says a save is due.
 
 ``genlab.train`` then records ``status: interrupted`` in ``<run dir>/status.json`` and exits
 with code 128 + signal number (143 for SIGTERM, 130 for SIGINT).
@@ -39,7 +41,8 @@ import lightning.pytorch as pl
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError
+from genlab.compat import request_graceful_stop
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ class PreemptionCheckpoint(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._install(trainer, signal.SIGINT)
         if self.signum is not None:  # Lightning resets its flag when it registers its handler
-            trainer._signal_connector.received_sigterm = True
+            request_graceful_stop(trainer)
 
     def _install(self, trainer: pl.Trainer, signum: int) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -114,7 +117,7 @@ class PreemptionCheckpoint(pl.Callback):
                 )
             if signum == signal.SIGTERM and callable(previous):
                 previous(signum, frame)  # e.g. a cluster launcher's own handler
-            trainer._signal_connector.received_sigterm = True  # Lightning's graceful stop
+            request_graceful_stop(trainer)  # Lightning's graceful stop
             return None
 
         handler.genlab_previous = previous
@@ -141,7 +144,10 @@ class PreemptionCheckpoint(pl.Callback):
         self._batches += 1
         due = self.every_n_train_batches and self._batches % self.every_n_train_batches == 0
         if self.every_n_minutes is not None:
-            due = due or time.monotonic() - self._last_save >= 60 * self.every_n_minutes
+            late = time.monotonic() - self._last_save >= 60 * self.every_n_minutes
+            if trainer.world_size > 1:  # saving is a collective: all ranks or none
+                late = trainer.strategy.reduce_boolean_decision(late, all=False)
+            due = due or late
         if due and not trainer.sanity_checking and not trainer.fast_dev_run:
             self._save(trainer)
 

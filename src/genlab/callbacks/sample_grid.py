@@ -9,14 +9,15 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError
+from genlab.images import to_uint8, to_unit
 
 
 class SampleGridCallback(pl.Callback):
     """Every ``every_n_epochs`` epochs, save ``samples/epoch=NNN.png`` (and ``samples/last.png``).
 
-    The latent batch is drawn once from ``seed`` so grids are comparable across epochs. For a
-    model with ``reconstruct`` (VAE), also ``samples/recon_epoch=NNN.png``: a fixed real
+    Samples come from ``pl_module.generate`` with a generator seeded by ``seed`` every time, so
+    grids are comparable across epochs. For a family that reconstructs (VAE), also ``samples/recon_epoch=NNN.png``: a fixed real
     validation batch (top rows) above its reconstructions. Grids also go to every logger with
     ``log_image`` (wandb), as uint8 images.
     """
@@ -32,25 +33,16 @@ class SampleGridCallback(pl.Callback):
         self.dirpath = Path(dirpath)
         self.num_samples, self.every_n_epochs, self.seed = num_samples, every_n_epochs, seed
 
-    def _fixed_inputs(self, trainer: pl.Trainer, pl_module: pl.LightningModule):
-        generator = torch.Generator().manual_seed(self.seed)
-        z = pl_module.sample_latent(self.num_samples, generator=generator)
-        labels = None
-        if hasattr(pl_module, "random_labels"):
-            labels = pl_module.random_labels(self.num_samples, generator=generator)
-        return z, labels
-
     @rank_zero_only
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch
         if (epoch + 1) % self.every_n_epochs != 0 and not trainer.should_stop:
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        z, labels = self._fixed_inputs(trainer, pl_module)
-        kwargs = {"labels": labels} if labels is not None else {}
-        images = pl_module.generate(self.num_samples, z=z, **kwargs)
+        fixed = torch.Generator().manual_seed(self.seed)  # the same draws every epoch
+        images = pl_module.generate(self.num_samples, generator=fixed)
         self._save(trainer, images, f"epoch={epoch:03d}", "samples")
-        if hasattr(pl_module, "reconstruct") and trainer.datamodule is not None:
+        if pl_module.supports_reconstruction and trainer.datamodule is not None:
             real = self._real_batch(trainer, pl_module)
             if real is not None:
                 both = torch.cat([real, pl_module.reconstruct(real)])
@@ -60,14 +52,14 @@ class SampleGridCallback(pl.Callback):
         if not hasattr(trainer.datamodule, "images"):
             return None
         images = trainer.datamodule.images("val", max_images=min(self.num_samples, 32))
-        return (images.float() / 255.0).to(pl_module.device)
+        return to_unit(images).to(pl_module.device)
 
     def _save(self, trainer: pl.Trainer, images: torch.Tensor, stem: str, key: str) -> None:
         nrow = max(1, int(len(images) ** 0.5))
         grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2)
         save_image(grid, self.dirpath / f"{stem}.png")
         save_image(grid, self.dirpath / ("last.png" if key == "samples" else "recon_last.png"))
-        grid_uint8 = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        grid_uint8 = to_uint8(grid).permute(1, 2, 0).numpy()
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image(

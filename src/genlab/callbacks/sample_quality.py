@@ -6,6 +6,11 @@ cached reference features of ``trainer.datamodule`` and logs ``val/fid``, ``val/
 ``val/kid_std``, ``val/is``, ``val/is_std``, ``val/precision``, ``val/recall`` with
 ``pl_module.log(..., sync_dist=False)``, so ``ModelCheckpoint(monitor="val/fid", mode="min")``
 can keep the best model.
+
+What those numbers measured (reference data, split and fingerprint, N real, N fake, feature
+network with its weights' sha256, KID subsets: :meth:`genlab.metrics.SampleQuality.protocol`) is
+written by rank 0 to ``<trainer.default_root_dir>/sample_quality.json`` (the run directory under
+``genlab.train``; :mod:`genlab.report.protocol`), which ``genlab.compare`` reads.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 
+from genlab.checks.errors import ConfigError
 from genlab.metrics.sample_quality import OUTPUT_KEYS, SampleQuality, eval_mode
-from genlab.utils.errors import ConfigError
+from genlab.report.protocol import PROTOCOL_FILE, record_protocol
 
 
 class SampleQualityCallback(pl.Callback):
@@ -47,6 +54,8 @@ class SampleQualityCallback(pl.Callback):
         kid_subsets: 10 by default here (100 in :class:`~genlab.metrics.SampleQuality`, the
             offline-evaluation protocol): 100 subsets of 1000 cost ~3 s on 2 CPU cores, 10% of an
             epoch on its own; 10 keep the mean and give a usable std for monitoring.
+        protocol_file: where rank 0 records the protocol of the logged numbers (JSON); a
+            relative path is relative to ``trainer.default_root_dir``; ``None`` = nowhere.
         others: see :class:`genlab.metrics.SampleQuality`; ``dataset=None`` uses
             ``trainer.datamodule.name``.
     """
@@ -63,13 +72,14 @@ class SampleQualityCallback(pl.Callback):
         real_split: str = "train",
         cache_dir: str | os.PathLike | None = None,
         kid_subsets: int = 10,
-        kid_subset_size: int = 1000,
+        kid_subset_size: int | None = None,
         is_splits: int = 10,
         pr_k: int = 3,
         seed: int = 0,
         prefix: str = "val/",
         inception_net: str = "auto",
         inception_weights: str | os.PathLike | None = None,
+        protocol_file: str | os.PathLike | None = PROTOCOL_FILE,
     ):
         super().__init__()
         if (
@@ -82,6 +92,7 @@ class SampleQualityCallback(pl.Callback):
             )
         self.every_n_epochs = every_n_epochs
         self.prefix = str(prefix)
+        self.protocol_file = None if protocol_file in (None, "") else Path(protocol_file)
         self.sample_quality = SampleQuality(
             features=features,
             dataset=dataset,
@@ -102,6 +113,8 @@ class SampleQualityCallback(pl.Callback):
         self._last_epoch: int | None = None
         #: Last logged values (without prefix) and wall time (s) of the last computation.
         self.last_results: dict[str, float] = {}
+        #: What the last logged values measured (:meth:`SampleQuality.protocol`), on every rank.
+        self.last_protocol: dict[str, Any] = {}
         self.last_duration: float = 0.0
         #: Number of computations and their total wall time (s), for overhead measurements.
         self.num_evaluations: int = 0
@@ -124,31 +137,49 @@ class SampleQualityCallback(pl.Callback):
             )
         return dm
 
-    def _compute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
-        if not hasattr(pl_module, "generate"):
-            raise RuntimeError("SampleQualityCallback needs pl_module.generate(num_samples)")
+    def _compute(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> tuple[dict[str, float], dict[str, Any]]:
         dm = self._datamodule(trainer)
         with eval_mode(pl_module), torch.no_grad():
-            return self.sample_quality.evaluate(pl_module.generate, dm, device=pl_module.device)
+            results = self.sample_quality.evaluate(pl_module.generate, dm, device=pl_module.device)
+        return results, self.sample_quality.protocol(dm)
+
+    def logged_names(self) -> list[str]:
+        """``val/fid``, ``val/kid``, ``val/kid_std``, ...: the names this callback logs."""
+        return [
+            f"{self.prefix}{key}" for m in self.sample_quality.metrics for key in OUTPUT_KEYS[m]
+        ]
+
+    def protocol_path(self, trainer: pl.Trainer) -> Path | None:
+        """Where the protocol is recorded (None: nowhere)."""
+        if self.protocol_file is None or self.protocol_file.is_absolute():
+            return self.protocol_file
+        return Path(trainer.default_root_dir) / self.protocol_file
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_epoch = trainer.current_epoch
         t0 = time.perf_counter()
         results: dict[str, float] | None = None
+        protocol: dict[str, Any] | None = None
         error: str | None = None
         exc: BaseException | None = None
         if trainer.is_global_zero:
             try:
-                results = self._compute(trainer, pl_module)
+                results, protocol = self._compute(trainer, pl_module)
+                path = self.protocol_path(trainer)
+                if path is not None:
+                    record_protocol(path, protocol, trainer.current_epoch, self.logged_names())
             except Exception as e:  # re-raised below, after telling the other ranks
                 error, exc = f"{type(e).__name__}: {e}", e
         if trainer.world_size > 1:
-            results, error = trainer.strategy.broadcast((results, error), src=0)
+            results, protocol, error = trainer.strategy.broadcast((results, protocol, error), src=0)
         if exc is not None:
             raise exc
         if error is not None:
             raise RuntimeError(f"sample-quality metrics failed on rank 0: {error}")
-        assert results is not None
+        assert results is not None and protocol is not None
+        self.last_protocol = dict(protocol)
         for name in self.sample_quality.metrics:
             for key in OUTPUT_KEYS[name]:
                 pl_module.log(

@@ -7,6 +7,11 @@ to the model (see :mod:`genlab.data.base` for the full contract).
 from genlab.data.base import ImageDataModule, TensorImageDataset
 from genlab.data.bundled import FashionMNISTMiniDataModule, bundled_path
 from genlab.data.folder import IMAGE_EXTENSIONS, FolderDataModule, ImageFolderDataset
+from genlab.data.registry import (
+    DATAMODULE_CLASSES,
+    datamodule_from_checkpoint,
+    datamodule_from_config,
+)
 from genlab.data.torchvision_data import (
     CIFAR10DataModule,
     FashionMNISTDataModule,
@@ -14,6 +19,7 @@ from genlab.data.torchvision_data import (
 )
 
 __all__ = [
+    "DATAMODULE_CLASSES",
     "IMAGE_EXTENSIONS",
     "CIFAR10DataModule",
     "FashionMNISTDataModule",
@@ -24,4 +30,6 @@ __all__ = [
     "MNISTDataModule",
     "TensorImageDataset",
     "bundled_path",
+    "datamodule_from_checkpoint",
+    "datamodule_from_config",
 ]

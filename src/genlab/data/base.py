@@ -29,7 +29,10 @@ Design (the contract every model in genlab relies on):
   the global RNG; ``shuffle_seed`` is the run seed). The datamodule's ``state_dict`` (stored in
   every checkpoint) records the epoch and how many training batches of it were done, so a run
   resumed from a mid-epoch checkpoint sees exactly the batches the uninterrupted run would
-  have seen. (Under multi-process DDP the plain shuffled loader is used instead.)
+  have seen. Under multi-process DDP the order is the distributed sampler's (each rank its own
+  shard of the ``(seed, epoch)`` permutation, exactly the indices of the ``DistributedSampler``
+  Lightning would inject) through :class:`ResumableDistributedSampler`, which can also start
+  mid-epoch; the position is per rank and the same on every rank.
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError
+from genlab.compat import batches_processed_this_epoch
 
 SPLITS = ("train", "val", "test")
 # Generator seed used by ``images(max_images=...)`` to pick a subset; a constant so that the
@@ -138,6 +142,32 @@ class ResumableRandomSampler(Sampler[int]):
         return self.num_samples
 
 
+class ResumableDistributedSampler(DistributedSampler):
+    """``torch.utils.data.DistributedSampler`` (same indices for the same dataset size, world
+    size, rank, ``seed`` and epoch) whose next iteration skips its first ``start`` indices
+    (set when resuming mid-epoch). ``len()`` stays the per-rank count so Lightning's batch
+    counting is unchanged; Lightning calls :meth:`set_epoch` every epoch and, since this is a
+    ``DistributedSampler``, injects no sampler of its own.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        num_replicas: int,
+        rank: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        start: int = 0,
+    ):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
+        self.epoch, self.start = int(epoch), int(start)
+
+    def __iter__(self):
+        start, self.start = self.start, 0
+        return iter(list(super().__iter__())[start:])
+
+
 def _check_int(key: str, value: Any, minimum: int, allowed: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(key, value, allowed)
@@ -196,7 +226,7 @@ class ImageDataModule(pl.LightningDataModule):
         self._raw_eval: Dataset | None = None  # eval split before fixed binarisation
         # data order: the run seed (seed_everything) without drawing from the global RNG
         self.shuffle_seed = int(torch.initial_seed()) % 2**63
-        self._train_sampler: ResumableRandomSampler | None = None
+        self._train_sampler: ResumableRandomSampler | ResumableDistributedSampler | None = None
         self._resume_position: dict[str, int] | None = None  # set by load_state_dict
 
     # ------------------------------------------------------------------ helpers for subclasses
@@ -266,22 +296,32 @@ class ImageDataModule(pl.LightningDataModule):
             )
             drop_last = False
         trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.world_size > 1:
-            return self._loader(ds, shuffle=True, drop_last=drop_last)  # DistributedSampler
         position = self._resume_position or {}
         self._resume_position = None
-        self._train_sampler = ResumableRandomSampler(
-            len(ds), self.shuffle_seed, position.get("epoch", 0), position.get("samples_done", 0)
-        )
+        epoch, start = position.get("epoch", 0), position.get("samples_done", 0)
+        if trainer is not None and trainer.world_size > 1:
+            # one seed on every rank, also for seed=null (random per process)
+            self.shuffle_seed = int(trainer.strategy.broadcast(self.shuffle_seed, src=0))
+            self._train_sampler = ResumableDistributedSampler(
+                ds,
+                **trainer.distributed_sampler_kwargs,  # num_replicas, rank
+                shuffle=not trainer.overfit_batches,  # as Lightning's own injected sampler
+                seed=self.shuffle_seed,
+                epoch=epoch,
+                start=start,
+            )
+        else:
+            self._train_sampler = ResumableRandomSampler(len(ds), self.shuffle_seed, epoch, start)
         return self._loader(ds, shuffle=False, drop_last=drop_last, sampler=self._train_sampler)
 
     # ------------------------------------------------------------------ resume (checkpoints)
     def state_dict(self) -> dict[str, int]:
-        """Data-order position: shuffle seed, epoch and training samples done in it."""
+        """Data-order position: shuffle seed, epoch and training samples done in it (per rank
+        under DDP: every rank has done as many batches)."""
         state = {"shuffle_seed": self.shuffle_seed, "epoch": 0, "samples_done": 0}
         sampler, trainer = self._train_sampler, getattr(self, "trainer", None)
         if sampler is not None and trainer is not None:
-            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            done = batches_processed_this_epoch(trainer)  # genlab.compat
             state["epoch"] = sampler.epoch
             if done >= trainer.num_training_batches:  # epoch finished: next one from its start
                 state["epoch"], done = sampler.epoch + 1, 0

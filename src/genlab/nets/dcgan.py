@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from genlab.checks.errors import ConfigError
 from genlab.nets.shapes import conv_layout
-from genlab.utils.errors import ConfigError
 
 D_NORMS = ("batch", "instance", "layer", "none")
 

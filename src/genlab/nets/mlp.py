@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError
 
 MLP_D_NORMS = ("batch", "layer", "none")
 

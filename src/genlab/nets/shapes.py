@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.utils.errors import ConfigError
+from genlab.checks.errors import ConfigError
 
 # image_size -> (size of the smallest feature map, number of stride-2 up/down-sampling stages)
 CONV_LAYOUTS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}

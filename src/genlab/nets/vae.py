@@ -107,3 +107,21 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, *self.shape)
+
+
+class GaussianMLP(nn.Module):
+    """A diagonal Gaussian layer of a hierarchical VAE: h (B, in_dim) -> (mean, log_var), each
+    (B, out_dim), through ``in_dim -> hidden_dims... -> 2*out_dim`` with ``activation``.
+
+    Used for q(z_l | z_{l-1}) (z_0 = the flattened image) and p(z_l | z_{l+1})."""
+
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden_dims: tuple[int, ...], activation: str = "tanh"
+    ):
+        super().__init__()
+        dims = [in_dim, *hidden_dims, 2 * out_dim]
+        self.net = nn.Sequential(nn.Flatten(), *mlp(dims, MLP_ACTIVATIONS[activation]))
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_var = self.net(h).chunk(2, dim=1)
+        return mean, log_var

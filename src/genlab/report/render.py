@@ -83,9 +83,10 @@ def write_html(
     rows: list[list[str]],
     plots: list[Path],
     sort_metric: str | None,
+    notes: list[str] | None = None,
 ) -> Path:
-    """A self-contained-ish page: the table, the plot PNGs (relative links) and each run's
-    last sample grid (embedded)."""
+    """A self-contained-ish page: the table, the comparability ``notes`` of the sample-quality
+    protocols, the plot PNGs (relative links) and each run's last sample grid (embedded)."""
     esc = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -93,12 +94,22 @@ def write_html(
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;"
         "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}.failed{background:#fdd}"
-        "figure{display:inline-block;margin:6px;text-align:center}</style></head><body>",
+        "figure{display:inline-block;margin:6px;text-align:center}"
+        ".not-comparable{background:#fff3cd;border:1px solid #e0c36a;padding:6px}"
+        "</style></head><body>",
         f"<h1>genlab comparison: {len(runs)} runs</h1>",
         f"<p>Sorted by <code>{esc(sort_metric or 'run directory')}</code>"
         + (" (final value, best first)." if sort_metric else ".")
         + " Columns: the overrides that differ between runs, then final and best (min for"
-        " losses/FID/KID/NLL, max for IS/precision/recall) of every logged metric.</p>",
+        " losses/FID/KID/NLL, max for IS/precision/recall) of every logged metric."
+        + (
+            " <code>protocol</code>: one letter per sample-quality protocol (feature network,"
+            " reference data and split, N real, N fake; <code>?</code> = not recorded)."
+            if "protocol" in header
+            else ""
+        )
+        + "</p>",
+        *(f'<p class="not-comparable">{esc(note)}</p>' for note in notes or []),
         '<table id="runs"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in header),
         "</tr></thead><tbody>",
     ]

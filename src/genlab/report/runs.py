@@ -2,21 +2,30 @@
 
 A run directory is what ``python -m genlab.train`` writes: ``.hydra/config.yaml``,
 ``.hydra/overrides.yaml``, ``csv/metrics.csv`` (one row per logging step, empty cells for
-metrics not logged at that step), ``samples/last.png`` and, in a multirun, ``job_status.yaml``.
+metrics not logged at that step), ``samples/last.png``, ``sample_quality.json`` (what the FIDs
+measured, :mod:`genlab.report.protocol`) and, in a multirun, ``job_status.yaml``.
+
+Everything is read as data: YAML through OmegaConf without resolving interpolations, JSON with
+:mod:`json`; nothing named in a run directory is imported, instantiated or called.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 
-from genlab.utils.run_info import read_status
+from genlab.report.protocol import run_protocols
+from genlab.runs.records import read_status
+
+log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ("step", "epoch")
 TIME_COLUMN = "time/elapsed"
@@ -66,10 +75,13 @@ class Run:
     error: str | None = None
     name: str = ""  # path relative to the runs' common parent (tables)
     label: str = ""  # name + the overrides that differ between runs (plot legends)
+    #: Sample-quality protocols of ``sample_quality.json`` (None: the run has no such file).
+    protocols: list[dict[str, Any]] | None = None
 
     @property
     def optimized_metric(self) -> str | None:
-        return self.config.get("optimized_metric")
+        value = self.config.get("optimized_metric")
+        return value if isinstance(value, str) and value else None
 
 
 def read_metrics_csv(path: Path) -> dict[str, Series]:
@@ -120,28 +132,61 @@ def _interpolate(clock: list[tuple[float, float]], step: float) -> float:
     return clock[-1][1]
 
 
+def _yaml_data(path: Path) -> Any:
+    """A YAML file as plain containers, interpolations left as text (None: no such file, or
+    not YAML that OmegaConf reads as plain data, e.g. a python tag: the run is shown unread)."""
+    if not path.is_file():
+        return None
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except (yaml.YAMLError, ValueError, TypeError, OSError) as err:
+        log.warning(f"{path}: not read ({type(err).__name__})")
+        return None
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png_inside(file: Path, run_dir: Path) -> bool:
+    """``file`` is a PNG that really lies inside ``run_dir`` (not a link to a file elsewhere):
+    only such a file is embedded into report.html."""
+    try:
+        if not file.resolve().is_relative_to(run_dir.resolve()) or not file.is_file():
+            return False
+        with file.open("rb") as f:
+            return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    except OSError:
+        return False
+
+
 def load_run(path: Path) -> Run:
     """Read one run directory (must contain ``.hydra/config.yaml``)."""
     hydra_dir = path / ".hydra"
-    config = OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False)
-    overrides_file = hydra_dir / "overrides.yaml"
-    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    config = _yaml_data(hydra_dir / "config.yaml")
+    config = config if isinstance(config, dict) else {}
+    overrides = _yaml_data(hydra_dir / "overrides.yaml")
+    overrides = overrides if isinstance(overrides, list) else []
     status, error = "unknown", None
-    if (path / "job_status.yaml").is_file():
-        job = OmegaConf.load(path / "job_status.yaml")
+    job = _yaml_data(path / "job_status.yaml")
+    if isinstance(job, dict):
         status, error = str(job.get("status", "unknown")), job.get("error")
+        error = None if error is None else str(error)
     recorded = read_status(path)  # <run dir>/status.json of genlab.train (single runs too)
+    if not isinstance(recorded, dict):
+        recorded = None
     if recorded and (status == "unknown" or recorded.get("status") in ("diverged", "interrupted")):
         status, error = str(recorded.get("status")), recorded.get("error", error)
+        error = None if error is None else str(error)
     grid = path / "samples" / "last.png"
     return Run(
         path=path,
         config=config,
         overrides=[str(o) for o in overrides],
         metrics=read_metrics_csv(path / "csv" / "metrics.csv"),
-        sample_grid=grid if grid.is_file() else None,
+        sample_grid=grid if is_png_inside(grid, path) else None,
         status=status,
         error=error,
+        protocols=run_protocols(path),
     )
 
 

@@ -2,18 +2,96 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab.losses.gan import GAN_LOSSES
-from genlab.nets.dcgan import D_NORMS
-from genlab.utils.config import check_optimizer, number, positive_int, require
+from torch import nn
 
-GAN_ARCHS = ("dcgan", "mlp")
+from genlab.augment.ada import parse_ops
+from genlab.augment.diffaugment import parse_policy
+from genlab.checks.errors import ConfigError
+from genlab.checks.values import check_optimizer, number, positive_int, require
+from genlab.losses.gan import GAN_LOSSES
+from genlab.nets.dcgan import D_NORMS, DCGANDiscriminator, DCGANGenerator
+from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
+from genlab.nets.resnet import RESNET_SIZES, ResNetDiscriminator, ResNetGenerator
+from genlab.nets.shapes import CONV_LAYOUTS
+from genlab.nets.stylegan2 import STYLEGAN2_SIZES, StyleGAN2Discriminator, StyleGAN2Generator
+
+# The fixed table of networks ``model.{generator,discriminator}.arch`` picks from (never a
+# class named in a config file), and the image sizes each takes (None: any size).
+GENERATORS: dict[str, type[nn.Module]] = {
+    "dcgan": DCGANGenerator,
+    "mlp": MLPGenerator,
+    "resnet": ResNetGenerator,
+    "stylegan2": StyleGAN2Generator,
+}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {
+    "dcgan": DCGANDiscriminator,
+    "mlp": MLPDiscriminator,
+    "resnet": ResNetDiscriminator,
+    "stylegan2": StyleGAN2Discriminator,
+}
+ARCH_SIZES: dict[str, tuple[int, ...] | None] = {
+    "dcgan": tuple(sorted(CONV_LAYOUTS)),
+    "mlp": None,
+    "resnet": RESNET_SIZES,
+    "stylegan2": STYLEGAN2_SIZES,
+}
+GAN_ARCHS = tuple(GENERATORS)
+AUGMENTS = ("none", "diffaugment", "ada")
+# constructor arguments filled by the GAN itself, not by the ``generator``/``discriminator`` dict
+_SHAPE_ARGS = {"self", "latent_dim", "channels", "image_size", "num_classes"}
+
+
+def net_options(net: type[nn.Module]) -> list[str]:
+    """The keys a ``model.generator``/``model.discriminator`` dict may set for ``net``."""
+    return [p for p in inspect.signature(net.__init__).parameters if p not in _SHAPE_ARGS]
+
+
+def check_net_spec(name: str, spec: dict[str, Any], image_size: int) -> str:
+    """Check ``model.<name>`` (arch known, image size taken, every key an argument of the
+    net) before anything is built; returns the arch."""
+    arch = spec.get("arch")
+    require(arch in GAN_ARCHS, f"model.{name}.arch", arch, f"one of {list(GAN_ARCHS)}")
+    sizes = ARCH_SIZES[arch]
+    if sizes is not None and image_size not in sizes:
+        raise ConfigError(
+            "data.image_size",
+            image_size,
+            f"one of {list(sizes)} for model.{name}.arch={arch} (resize the data with "
+            "data.image_size where the datamodule can, or pick another arch)",
+        )
+    net = (GENERATORS if name == "generator" else DISCRIMINATORS)[arch]
+    allowed = net_options(net)
+    for key in spec:
+        if key != "arch" and key not in allowed:
+            raise ConfigError(f"model.{name}.{key}", spec[key], f"a key of arch={arch}: {allowed}")
+    return arch
 
 
 def _adam(lr: float, betas: tuple[float, float]) -> dict[str, Any]:
     return {"_target_": "torch.optim.Adam", "lr": lr, "betas": list(betas)}
+
+
+def check_penalty_norm(gp_weight: float, r1_gamma: float, norm: str) -> None:
+    """Refuse a gradient penalty on a batch-normalised discriminator.
+
+    WGAN-GP and R1 penalise ``||grad_x D(x_i)||`` per sample; with batch norm ``D(x_i)``
+    depends on the other images of the batch, so that gradient is not the per-sample one the
+    penalty is defined on (Gulrajani et al. 2017, sec. 4: "no critic batch normalization").
+    """
+    penalties = (("gp_weight", gp_weight), ("r1_gamma", r1_gamma))
+    active = [f"model.{key}={value}" for key, value in penalties if value > 0]
+    if active and norm == "batch":
+        raise ConfigError(
+            "model.discriminator.norm",
+            norm,
+            f"layer, instance or none with {' and '.join(active)} (batch norm couples the "
+            "per-sample gradients the penalty is defined on); set "
+            "model.discriminator.norm=layer|instance|none, or the penalty to 0",
+        )
 
 
 @dataclass
@@ -27,9 +105,28 @@ class GANConfig:
         latent_dim: size of z ~ N(0, I).
         loss: name in ``genlab.losses.gan.GAN_LOSSES``.
         conditional: class-conditional G (label embedding) and projection D.
-        generator: ``{arch: dcgan|mlp, base_channels: int, hidden_dims: [..]}``.
-        discriminator: ``{arch, base_channels, hidden_dims, norm: batch|instance|layer|none,
-            spectral_norm: bool}``.
+        generator: ``{arch: dcgan|mlp|resnet|stylegan2, ...}``; every other key is an argument
+            of that arch's net (:data:`GENERATORS`: e.g. ``base_channels`` for dcgan/resnet,
+            ``hidden_dims`` for mlp, ``class_embedding_dim``/``hierarchical_z``/
+            ``attention_resolution``/``spectral_norm`` for resnet, ``channel_base``/
+            ``mapping_layers``/``style_mixing_prob`` for stylegan2). An unknown key or an image
+            size the arch does not take is a ConfigError before anything is built.
+        discriminator: ``{arch, ...}`` likewise (:data:`DISCRIMINATORS`: ``norm:
+            batch|instance|layer|none`` and ``spectral_norm`` for dcgan/mlp; ``spectral_norm``,
+            ``pooling``, ``wide`` for resnet; ``mbstd_group_size`` for stylegan2).
+        augment: ``none`` | ``diffaugment`` (Zhao et al. 2020) | ``ada`` (Karras et al. 2020):
+            applied to every real and fake image D sees, in D and G steps (and the penalties).
+        augment_policy: DiffAugment's operations, e.g. ``color,translation,cutout``.
+        ada_ops: ADA's operation groups/names, e.g. ``blit,geom,color``.
+        ada_target: ADA's target of r_t = E[sign(D(aug(real)))] (0.6).
+        ada_interval: D steps between adjustments of p (4).
+        ada_speed_kimg: thousands of reals for p to go from 0 to 1 (500; the ADA paper).
+        ada_p: initial (ADA) augmentation probability p; p and r_t are logged as
+            ``train/ada_p``, ``train/ada_rt`` and saved with the model.
+        ortho_reg: BigGAN's orthogonal regularisation strength beta on G (0 = off; 1e-4).
+        pl_weight: StyleGAN2 path-length regularisation weight (0 = off; 2), stylegan2 G only.
+        pl_every: lazy path-length regularisation: every k generator steps, scaled by k (4).
+        pl_batch_shrink: the penalty uses batch_size // pl_batch_shrink fresh latents (2).
         optimizer_g, optimizer_d: ``{_target_: torch.optim.X, lr: .., ...}`` (separate: TTUR).
         scheduler_g, scheduler_d: optional ``{_target_: torch.optim.lr_scheduler.X, ...}``,
             stepped once per generator step (not when an fp16 GradScaler skipped it).
@@ -37,7 +134,8 @@ class GANConfig:
             is one D step (``d_steps``); every ``n_critic``-th batch also one G step
             (``g_steps``, which is ``trainer.global_step``, so ``trainer.max_steps`` and
             ``ModelCheckpoint(every_n_train_steps)`` count generator steps).
-        gp_weight: WGAN-GP gradient penalty weight (0 = off).
+        gp_weight: WGAN-GP gradient penalty weight (0 = off). With ``gp_weight > 0`` or
+            ``r1_gamma > 0`` the discriminator must not use batch norm (``ConfigError``).
         r1_gamma: R1 penalty gamma on reals (0 = off); the penalty is gamma/2 * ||grad||^2.
         r1_every: lazy R1: apply every k discriminator steps, scaled by k.
         ema_decay: EMA of the generator weights and buffers (null = off); ``generate`` (samples,
@@ -68,6 +166,17 @@ class GANConfig:
     r1_every: int = 1
     ema_decay: float | None = None
     ema_start: int = 0
+    augment: str = "none"
+    augment_policy: str = "color,translation,cutout"
+    ada_ops: str = "blit,geom,color"
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_speed_kimg: float = 500.0
+    ada_p: float = 0.0
+    ortho_reg: float = 0.0
+    pl_weight: float = 0.0
+    pl_every: int = 4
+    pl_batch_shrink: int = 2
 
     def __post_init__(self):
         require(
@@ -75,11 +184,13 @@ class GANConfig:
         )
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
         require(self.loss in GAN_LOSSES, "model.loss", self.loss, f"one of {list(GAN_LOSSES)}")
-        for name in ("generator", "discriminator"):
-            arch = self.__dict__[name].get("arch")
-            require(arch in GAN_ARCHS, f"model.{name}.arch", arch, f"one of {list(GAN_ARCHS)}")
-        norm = self.discriminator.get("norm", "none")
+        g_arch = check_net_spec("generator", self.generator, self.image_size)
+        d_arch = check_net_spec("discriminator", self.discriminator, self.image_size)
+        # the nets' own defaults when the key is absent: DCGAN D batch norm, others none
+        default_norm = "batch" if d_arch == "dcgan" else "none"
+        norm = self.discriminator.get("norm", default_norm)
         require(norm in D_NORMS, "model.discriminator.norm", norm, f"one of {list(D_NORMS)}")
+        self._check_regularisers(g_arch)
         check_optimizer("model.optimizer_g", self.optimizer_g)
         check_optimizer("model.optimizer_d", self.optimizer_d)
         require(positive_int(self.n_critic), "model.n_critic", self.n_critic, "an integer >= 1")
@@ -87,9 +198,36 @@ class GANConfig:
         for key in ("gp_weight", "r1_gamma"):
             value = getattr(self, key)
             require(number(value) and value >= 0, f"model.{key}", value, "a number >= 0")
+        check_penalty_norm(self.gp_weight, self.r1_gamma, norm)
         if self.ema_decay is not None:
             ok = number(self.ema_decay) and 0.0 < self.ema_decay < 1.0
             require(ok, "model.ema_decay", self.ema_decay, "null or a number in (0, 1)")
         if self.conditional:
             ok = positive_int(self.num_classes)
             require(ok, "model.num_classes", self.num_classes, "an integer >= 1 (labelled data)")
+
+    def _check_regularisers(self, g_arch: str) -> None:
+        """Augmentation, orthogonal and path-length settings."""
+        require(self.augment in AUGMENTS, "model.augment", self.augment, f"one of {list(AUGMENTS)}")
+        if self.augment == "diffaugment":
+            parse_policy(self.augment_policy, "model.augment_policy")
+        if self.augment == "ada":
+            parse_ops(self.ada_ops, "model.ada_ops")
+            ok = number(self.ada_target) and 0.0 < self.ada_target < 1.0
+            require(ok, "model.ada_target", self.ada_target, "a number in (0, 1) (ADA: 0.6)")
+            ok = positive_int(self.ada_interval)
+            require(ok, "model.ada_interval", self.ada_interval, "an integer >= 1 (ADA: 4)")
+            ok = number(self.ada_speed_kimg) and self.ada_speed_kimg > 0
+            require(ok, "model.ada_speed_kimg", self.ada_speed_kimg, "a number > 0 (ADA: 500)")
+            ok = number(self.ada_p) and 0.0 <= self.ada_p <= 1.0
+            require(ok, "model.ada_p", self.ada_p, "a number in [0, 1]")
+        for key in ("ortho_reg", "pl_weight"):
+            value = getattr(self, key)
+            require(number(value) and value >= 0, f"model.{key}", value, "a number >= 0")
+        for key in ("pl_every", "pl_batch_shrink"):
+            value = getattr(self, key)
+            require(positive_int(value), f"model.{key}", value, "an integer >= 1")
+        if self.pl_weight > 0 and g_arch != "stylegan2":
+            raise ConfigError(
+                "model.pl_weight", self.pl_weight, "0 unless model.generator.arch=stylegan2"
+            )

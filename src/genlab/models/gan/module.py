@@ -14,27 +14,52 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from genlab.augment.ada import AdaptiveAugment
+from genlab.augment.diffaugment import DiffAugment
+from genlab.checks.errors import ConfigError
+from genlab.compat import optimizer_step_uncounted
+from genlab.images import signed_to_unit, unit_to_signed
 from genlab.losses.gan import GAN_LOSSES, gradient_penalty, r1_penalty
 from genlab.models.base import GenerativeModule, build_optimizer
-from genlab.models.gan.config import GANConfig
-from genlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
-from genlab.utils.errors import ConfigError
+from genlab.models.gan.config import DISCRIMINATORS, GENERATORS, GANConfig
+from genlab.models.latents import normal_latents
+from genlab.nets.layers import orthogonal_regularization
+from genlab.nets.stylegan2 import PathLengthPenalty
 
 
 def build_generator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
+    """The ``model.generator.arch`` net of :data:`GENERATORS` with the dict's other keys."""
     spec = {k: v for k, v in cfg.generator.items() if k != "arch"}
-    net = DCGANGenerator if cfg.generator["arch"] == "dcgan" else MLPGenerator
-    return net(cfg.latent_dim, cfg.channels, cfg.image_size, num_classes=num_classes, **spec)
+    net = GENERATORS[cfg.generator["arch"]]
+    return net(
+        latent_dim=cfg.latent_dim,
+        channels=cfg.channels,
+        image_size=cfg.image_size,
+        num_classes=num_classes,
+        **spec,
+    )
 
 
 def build_discriminator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
+    """The ``model.discriminator.arch`` net of :data:`DISCRIMINATORS`."""
     spec = {k: v for k, v in cfg.discriminator.items() if k != "arch"}
-    net = DCGANDiscriminator if cfg.discriminator["arch"] == "dcgan" else MLPDiscriminator
-    return net(cfg.channels, cfg.image_size, num_classes=num_classes, **spec)
+    net = DISCRIMINATORS[cfg.discriminator["arch"]]
+    return net(channels=cfg.channels, image_size=cfg.image_size, num_classes=num_classes, **spec)
 
 
-def _no_closure() -> None:
+def build_augment(cfg: GANConfig) -> nn.Module | None:
+    """DiffAugment, ADA (p adapted from D's real logits) or None (``model.augment``)."""
+    if cfg.augment == "diffaugment":
+        return DiffAugment(cfg.augment_policy, key="model.augment_policy")
+    if cfg.augment == "ada":
+        return AdaptiveAugment(
+            cfg.ada_ops,
+            target=cfg.ada_target,
+            interval=cfg.ada_interval,
+            speed_kimg=cfg.ada_speed_kimg,
+            p=cfg.ada_p,
+            key="model.ada",
+        )
     return None
 
 
@@ -48,6 +73,8 @@ class GAN(GenerativeModule):
 
     config_class = GANConfig
     family = "gan"
+    sample_options = frozenset({"truncation", "temperature", "labels", "use_ema"})
+    loss_parts = {"discriminator": "train/loss_d", "generator": "train/loss_g"}
     syncs_own_gradients = True  # under GANDDPStrategy: all-reduces G or D grads before a step
 
     def __init__(self, **kwargs):
@@ -58,6 +85,9 @@ class GAN(GenerativeModule):
         self.generator = build_generator(cfg, num_classes)
         self.discriminator = build_discriminator(cfg, num_classes)
         self.loss_fns = GAN_LOSSES[cfg.loss]
+        self.augment = build_augment(cfg)  # its state (ADA's p) is in the state dict
+        self.path_length = PathLengthPenalty() if cfg.pl_weight > 0 else None
+        self.style_based = cfg.generator["arch"] == "stylegan2"  # truncation acts on w
         self.generator_ema = None
         if cfg.ema_decay is not None:
             ema_fn = get_ema_multi_avg_fn(cfg.ema_decay)
@@ -72,7 +102,11 @@ class GAN(GenerativeModule):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generator(z, labels)
 
-    # -- sampling ----------------------------------------------------------------------------
+    # -- sampling (the GenerativeModule protocol) ---------------------------------------------
+    def sample_latent(self, num_samples: int, generator: torch.Generator | None = None):
+        """Training noise z (num_samples, latent_dim) ~ N(0, I) on the module's device."""
+        return torch.randn(num_samples, self.config.latent_dim, generator=generator).to(self.device)
+
     def random_labels(self, num_samples: int, generator: torch.Generator | None = None):
         """Uniform class labels (num_samples,) for a conditional GAN, else None."""
         if not self.config.conditional:
@@ -80,24 +114,73 @@ class GAN(GenerativeModule):
         labels = torch.randint(0, self.config.num_classes, (num_samples,), generator=generator)
         return labels.to(self.device)
 
+    def latents(self, num_samples, generator=None, truncation=None, temperature=None, **_):
+        """z (N, latent_dim) on the CPU: N(0, I), truncated (|z| <= truncation, redrawn) and
+        tempered when asked. A stylegan2 generator truncates w instead (in
+        :meth:`generate_from_latents`), so z is left untruncated for it."""
+        if self.style_based:
+            truncation = None
+        return normal_latents(
+            num_samples, self.config.latent_dim, generator, truncation, temperature
+        )
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D's logits (B,) of images (B, C, H, W) in [-1, 1] after the training augmentation
+        (``model.augment``; differentiable, so G's gradient flows through it)."""
+        if self.augment is not None:
+            images = self.augment(images)
+        return self.discriminator(images, labels)
+
     @torch.no_grad()
     def generate(
         self,
         num_samples: int,
-        z: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+        temperature: float | None = None,
         labels: torch.Tensor | None = None,
         use_ema: bool = True,
     ) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1]; the EMA generator when enabled and ``use_ema``."""
-        z = self.sample_latent(num_samples) if z is None else z.to(self.device)
+        """Images (N, C, H, W) in [0, 1] from prior draws (truncation trick, temperature) and
+        uniform labels (conditional GAN) unless given; the EMA generator when enabled and
+        ``use_ema``."""
+        z = self.latents(num_samples, generator, truncation, temperature)
+        if labels is None:
+            labels = self.random_labels(num_samples, generator)
+        return self.generate_from_latents(z, labels=labels, use_ema=use_ema, truncation=truncation)
+
+    @torch.no_grad()
+    def generate_from_latents(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        use_ema: bool = True,
+        truncation: float | None = None,
+        **_,
+    ) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] from z (N, latent_dim) [and labels (N,)].
+
+        ``truncation`` psi acts here only for a stylegan2 generator: w <- w_avg + psi (w -
+        w_avg) (psi = 1: off); other generators truncate z in :meth:`latents`."""
+        z = z.to(self.device)
         if labels is None:
             labels = self.random_labels(len(z))
         net = self.generator_ema.module if (use_ema and self.generator_ema) else self.generator
+        options = {}
+        if self.style_based and truncation is not None:
+            if not isinstance(truncation, int | float) or not 0 < truncation <= 1:
+                raise ConfigError("truncation", truncation, "null or psi in (0, 1] (stylegan2)")
+            options["truncation"] = float(truncation)
         was_training = net.training
         net.eval()
-        images = net(z, labels)
+        images = net(z, None if labels is None else labels.to(self.device), **options)
         net.train(was_training)
-        return ((images.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+        return signed_to_unit(images)
+
+    def schedule_step(self) -> int:
+        """Generator steps (= ``trainer.global_step``): what schedules and max_steps count."""
+        return int(self.g_steps)
 
     # -- training ----------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -121,30 +204,56 @@ class GAN(GenerativeModule):
         return labels
 
     def discriminator_step(self, real: torch.Tensor, labels) -> dict[str, torch.Tensor]:
-        """D losses on a real batch (B, C, H, W) in [-1, 1] and as many fresh fakes."""
+        """D losses on a real batch (B, C, H, W) in [-1, 1] and as many fresh fakes; D sees
+        both through :meth:`discriminate` (the augmentation), penalties included (ADA: R1 on
+        the un-augmented reals through the augmentation, as stylegan2-ada-pytorch)."""
         cfg = self.config
         with torch.no_grad():
             fake = self.generator(self.sample_latent(real.size(0)), labels)
-        real_logits = self.discriminator(real, labels)
-        fake_logits = self.discriminator(fake, labels)
-        loss_d = self.loss_fns.d_loss(real_logits.float(), fake_logits.float())
+        terms = self.loss_fns.discriminator_terms(self.discriminate, real, fake, labels)
+        loss_d, real_logits, fake_logits = (
+            terms["loss_d"],
+            terms["real_logits"],
+            terms["fake_logits"],
+        )
         out = {"loss_d": loss_d.detach()}
+        if isinstance(self.augment, AdaptiveAugment):  # p follows r_t = E[sign(D(aug(real)))]
+            self.augment.observe(real_logits)
+            out["ada_p"] = self.augment.p.detach().clone()
+            out["ada_rt"] = self.augment.rt.detach().clone()
         if cfg.gp_weight > 0:
-            gp = gradient_penalty(self.discriminator, real, fake, labels)
+            gp = gradient_penalty(self.discriminate, real, fake, labels)
             loss_d = loss_d + cfg.gp_weight * gp
             out["gp"] = gp.detach()
         if cfg.r1_gamma > 0 and self.d_steps % cfg.r1_every == 0:  # lazy R1 (d_steps = batches)
-            r1 = r1_penalty(self.discriminator, real, labels)
+            r1 = r1_penalty(self.discriminate, real, labels)
             loss_d = loss_d + 0.5 * cfg.r1_gamma * cfg.r1_every * r1
             out["r1"] = r1.detach()
-        out["d_real"] = torch.sigmoid(real_logits.detach().float()).mean()
-        out["d_fake"] = torch.sigmoid(fake_logits.detach().float()).mean()
+        out["d_real"] = torch.sigmoid(real_logits).mean()
+        out["d_fake"] = torch.sigmoid(fake_logits).mean()
         out["loss_d_total"] = loss_d
         return out
 
-    def generator_step(self, batch_size: int, labels) -> torch.Tensor:
-        fake = self.generator(self.sample_latent(batch_size), labels)
-        return self.loss_fns.g_loss(self.discriminator(fake, labels).float())
+    def generator_step(self, real: torch.Tensor, labels) -> torch.Tensor:
+        """G loss of fresh fakes; the loss object scores them (and, if relativistic, the real
+        batch (B, C, H, W) in [-1, 1]) with D through the augmentation. Plus BigGAN's
+        orthogonal regularisation of G (``ortho_reg``) and StyleGAN2's lazy path-length
+        penalty (``pl_weight`` every ``pl_every`` generator steps, scaled by ``pl_every``)."""
+        cfg = self.config
+        fake = self.generator(self.sample_latent(real.size(0)), labels)
+        loss = self.loss_fns.generator_terms(self.discriminate, real, fake, labels)["loss_g"]
+        if cfg.ortho_reg > 0:
+            loss = loss + orthogonal_regularization(self.generator, cfg.ortho_reg).to(loss)
+        if self.path_length is not None and self.g_steps % cfg.pl_every == 0:
+            n = max(1, real.size(0) // cfg.pl_batch_shrink)
+            pl_labels = None if labels is None else labels[:n]
+            # fp32 (autocast off): the Jacobian-vector product is not loss-scaled under 16-mixed
+            with torch.autocast(device_type=real.device.type, enabled=False):
+                images, ws = self.generator(self.sample_latent(n), pl_labels, return_ws=True)
+                penalty = self.path_length(images, ws).mean()
+            self._last_pl = penalty.detach()
+            loss = loss + cfg.pl_weight * cfg.pl_every * penalty.to(loss)
+        return loss
 
     def _sync_gradients(self, module: nn.Module) -> None:
         """Average ``module``'s gradients over processes when the strategy does not wrap the model
@@ -179,12 +288,12 @@ class GAN(GenerativeModule):
         if counted:
             optimizer.step()
         else:
-            self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=_no_closure)
+            optimizer_step_uncounted(self.trainer, optimizer)  # genlab.compat
         # GradScaler.update() lowers the scale exactly when the step was skipped.
         return scaler is None or scaler.get_scale() >= scale_before
 
     def training_step(self, batch, batch_idx):
-        real = batch["image"] * 2.0 - 1.0
+        real = unit_to_signed(batch["image"])
         labels = self._labels(batch)
         opt_d, opt_g = self.optimizers()
 
@@ -198,12 +307,19 @@ class GAN(GenerativeModule):
         logs = {f"train/{k}": v for k, v in out_d.items()}
         if self.d_steps % self.config.n_critic == 0:
             self.toggle_optimizer(opt_g)
-            loss_g = self.generator_step(real.size(0), labels)
+            loss_g = self.generator_step(real, labels)
             applied = self._optimize(opt_g, loss_g, self.generator, counted=True)
             self.untoggle_optimizer(opt_g)
             self.g_steps += 1
             self._after_generator_step(applied)
             logs["train/loss_g"] = loss_g.detach()
+            if getattr(self, "_last_pl", None) is not None:
+                logs["train/pl"] = self._last_pl
+                self._last_pl = None
+        # The forward passes above moved each rank's batch-norm statistics (and so the EMA's
+        # buffers) on its own data: make them rank 0's again, so that checkpoints, validation,
+        # sampling and the end of training see the same model on every rank.
+        self.sync_buffers()
         logs["train/g_step"] = float(self.g_steps)
         logs["train/d_step"] = float(self.d_steps)
         if self.skipped_g_steps:
@@ -226,9 +342,9 @@ class GAN(GenerativeModule):
 
     def validation_step(self, batch, batch_idx):
         """Discriminator scores on held-out reals and fresh fakes (cheap health signal)."""
-        real = batch["image"] * 2.0 - 1.0
+        real = unit_to_signed(batch["image"])
         labels = self._labels(batch)
-        fake = self.generate(real.size(0), labels=labels) * 2.0 - 1.0
+        fake = unit_to_signed(self.generate(real.size(0), labels=labels))
         d_real = torch.sigmoid(self.discriminator(real, labels).float()).mean()
         d_fake = torch.sigmoid(self.discriminator(fake, labels).float()).mean()
         self.log_dict({"val/d_real": d_real, "val/d_fake": d_fake}, sync_dist=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from genlab.checks.values import check_optimizer, number, positive_int, require
 from genlab.losses.likelihoods import LIKELIHOODS
+from genlab.models.vae.priors import PRIORS
 from genlab.nets.vae import MLP_ACTIVATIONS
-from genlab.utils.config import check_optimizer, number, positive_int, require
 
 VAE_ARCHS = ("conv", "mlp")
 
@@ -26,9 +27,18 @@ class VAEConfig:
         base_channels: width of the first conv layer (conv arch).
         hidden_dims: hidden layer sizes (mlp arch), e.g. ``[400]``.
         activation: hidden activation of the mlp arch: ``tanh`` | ``relu`` | ``silu``.
-        likelihood: ``bernoulli`` | ``gaussian`` | ``discretized_logistic``.
+        likelihood: ``discretized_logistic`` (the default of ``model=vae``: a pmf over the 256
+            8-bit pixel values, so nats and bits/dim are a log-likelihood of any 8-bit image
+            data) | ``gaussian`` (a discretised Gaussian, also a pmf over the 256 values) |
+            ``bernoulli`` (a pmf over {0, 1}: a likelihood only of binarised data; on grey
+            levels it is a reconstruction loss and no NLL or bits/dim is reported).
+        data_binarized: whether the training/eval pixels are in {0, 1}, from
+            ``${data.binarize}`` (``None`` = unknown, e.g. a model built by hand). Decides
+            whether a ``bernoulli`` likelihood is a likelihood of the data.
         gaussian_std: std of the Gaussian likelihood (initial value when ``learn_std``).
         learn_std: learn one scalar std for the Gaussian likelihood.
+        num_mixtures: components of the ``discretized_logistic_mixture`` likelihood (PixelCNN++
+            mixture of discretised logistics, RGB channels coupled; Salimans et al.: 10).
         beta: weight on the KL term (beta-VAE; 1 = ELBO).
         kl_warmup_steps: linear KL warm-up from 0 to ``beta`` over this many optimizer steps
             (0 = off); counted by Lightning's ``global_step``, so it resumes with the checkpoint.
@@ -39,10 +49,18 @@ class VAEConfig:
         optimizer: ``{_target_: torch.optim.X, lr: .., ...}``.
         lr_scheduler: ``None`` or ``{_target_: torch.optim.lr_scheduler.X, ...}``, stepped once
             per epoch (its state is in the checkpoint, so it resumes where it stopped).
-        nll_k: importance samples for ``val/nll`` during training.
+        nll_k: importance samples for ``val/nll`` during training (``val/nll`` and
+            ``val/elbo`` are logged only when the likelihood is one of the data, see
+            ``likelihood``).
         nll_every_n_epochs: log ``val/nll`` every this many epochs (0 = never).
         nll_num_images: ``val/nll`` uses the first this many validation images (``None`` = all;
             the estimate costs ``nll_k`` decoder passes per image).
+        prior: ``standard`` (N(0, I)) | ``vamp`` (the VampPrior of Tomczak & Welling 2018:
+            the mixture of the posteriors at ``num_pseudo_inputs`` learned pseudo-inputs,
+            :mod:`genlab.models.vae.priors`; its KL is the one-sample estimate, so
+            ``free_bits`` must be 0).
+        num_pseudo_inputs: K, the mixture components of the VampPrior (Tomczak & Welling:
+            500 on MNIST).
     """
 
     image_size: int
@@ -53,9 +71,11 @@ class VAEConfig:
     base_channels: int = 32
     hidden_dims: list[int] = field(default_factory=lambda: [400])
     activation: str = "tanh"
-    likelihood: str = "bernoulli"
+    likelihood: str = "discretized_logistic"
+    data_binarized: bool | None = None
     gaussian_std: float = 0.1
     learn_std: bool = False
+    num_mixtures: int = 10
     beta: float = 1.0
     kl_warmup_steps: int = 0
     free_bits: float = 0.0
@@ -67,6 +87,8 @@ class VAEConfig:
     nll_k: int = 100
     nll_every_n_epochs: int = 0
     nll_num_images: int | None = 1000
+    prior: str = "standard"
+    num_pseudo_inputs: int = 500
 
     def __post_init__(self):
         require(
@@ -78,6 +100,8 @@ class VAEConfig:
         require(self.arch in VAE_ARCHS, "model.arch", self.arch, f"one of {list(VAE_ARCHS)}")
         ok = self.likelihood in LIKELIHOODS
         require(ok, "model.likelihood", self.likelihood, f"one of {list(LIKELIHOODS)}")
+        ok = self.data_binarized is None or isinstance(self.data_binarized, bool)
+        require(ok, "model.data_binarized", self.data_binarized, "true, false or null")
         for key in ("beta", "free_bits"):
             value = getattr(self, key)
             require(number(value) and value >= 0, f"model.{key}", value, "a number >= 0")
@@ -103,6 +127,17 @@ class VAEConfig:
             self.free_bits,
             "0 when model.k > 1 (free bits act on the analytic KL of the ELBO, not on the IWAE "
             "bound)",
+        )
+        ok = positive_int(self.num_mixtures)
+        require(ok, "model.num_mixtures", self.num_mixtures, "an integer >= 1")
+        require(self.prior in PRIORS, "model.prior", self.prior, f"one of {list(PRIORS)}")
+        ok = positive_int(self.num_pseudo_inputs)
+        require(ok, "model.num_pseudo_inputs", self.num_pseudo_inputs, "an integer >= 1")
+        require(
+            self.prior == "standard" or self.free_bits == 0,
+            "model.free_bits",
+            self.free_bits,
+            "0 with model.prior=vamp (its KL per latent dim has no closed form)",
         )
         check_optimizer("model.optimizer", self.optimizer)
         ok = self.lr_scheduler is None or (

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import hydra.utils
 import torch
 from torch import Tensor
 
-from genlab.losses.likelihoods import build_likelihood, gaussian_kl, gaussian_log_density
+from genlab.data.iteration import iterate_images
+from genlab.losses.likelihoods import (
+    build_likelihood,
+    gaussian_kl,
+    gaussian_log_density,
+    num_decoder_params,
+)
 from genlab.models.base import GenerativeModule, build_optimizer
+from genlab.models.latents import normal_latents
 from genlab.models.vae.config import VAEConfig
+from genlab.models.vae.evaluation import vae_likelihood
+from genlab.models.vae.priors import build_prior
 from genlab.nets.vae import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+
+log = logging.getLogger(__name__)
 
 
 class VAE(GenerativeModule):
-    """q(z|x) = N(mean, diag(exp(log_var))), p(z) = N(0, I), p(x|z) named by ``likelihood``.
+    """q(z|x) = N(mean, diag(exp(log_var))), p(z) = N(0, I) or the VampPrior
+    ``(1/K) sum_k q(z|u_k)`` (``prior``), p(x|z) named by ``likelihood``.
 
     All terms are per image, summed over pixels, in nats. Training minimises ``train/loss``:
 
@@ -25,20 +38,32 @@ class VAE(GenerativeModule):
     * ``k > 1``: ``-log (1/k) sum_i p(x|z_i) [p(z_i)/q(z_i|x)]^w`` (the IWAE bound of Burda
       et al. 2015; ``w = 1`` once warm-up is over).
 
+    With ``prior=vamp`` the KL is the one-sample estimate ``log q(z|x) - log p(z)`` (Tomczak &
+    Welling 2018, eq. 4) and every ``log p(z)`` (IWAE bound, NLL) is the exact mixture density.
+
     The warm-up counter is Lightning's ``global_step``, which a resumed run restores from the
     checkpoint, so schedules continue where they stopped. Logged: ``train/{loss,recon,kl,elbo,
     kl_weight}``, ``val/{elbo,recon,kl,loss}`` and every ``nll_every_n_epochs`` epochs
     ``val/nll`` (importance-sampled with ``nll_k`` samples on ``nll_num_images`` images).
+
+    ``train/elbo``, ``val/elbo`` and ``val/nll`` are bounds / estimates of ``log p(x)`` only
+    when ``p(x|z)`` is a probability of the data (:meth:`nll_unavailable_reason` is ``None``);
+    otherwise (a Bernoulli on grey-level pixels) they are not logged and a warning says why at
+    the start of fitting; ``*/loss``, ``*/recon`` and ``*/kl`` (the objective's terms) still are.
     """
 
     config_class = VAEConfig
     family = "vae"
+    sample_options = frozenset({"truncation", "temperature"})
+    supports_reconstruction = True
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         cfg = self.config
-        self.likelihood = build_likelihood(cfg.likelihood, cfg.gaussian_std, cfg.learn_std)
-        out_channels = cfg.channels * self.likelihood.params_per_channel
+        self.likelihood = build_likelihood(
+            cfg.likelihood, cfg.gaussian_std, cfg.learn_std, cfg.num_mixtures
+        )
+        out_channels = num_decoder_params(self.likelihood, cfg.channels)
         if cfg.arch == "conv":
             self.encoder = ConvEncoder(
                 cfg.latent_dim, cfg.channels, cfg.image_size, cfg.base_channels
@@ -54,7 +79,17 @@ class VAE(GenerativeModule):
             self.decoder = MLPDecoder(
                 cfg.latent_dim, out_channels, cfg.image_size, hidden[::-1], cfg.activation
             )
+        image_shape = (cfg.channels, cfg.image_size, cfg.image_size)
+        self.prior = build_prior(cfg.prior, cfg.num_pseudo_inputs, image_shape)
         self._nll_images_seen = 0  # validation images scored for val/nll this epoch
+
+    def nll_unavailable_reason(self, data_binarized: bool | None = None) -> str | None:
+        """``None`` when ``p(x|z)`` is a probability of the data, else why not (one sentence).
+
+        ``data_binarized`` overrides ``model.data_binarized`` (e.g. the evaluated datamodule's
+        ``binarize``)."""
+        binarized = self.config.data_binarized if data_binarized is None else data_binarized
+        return self.likelihood.nll_unavailable_reason(binarized)
 
     @property
     def data_dims(self) -> int:
@@ -78,14 +113,22 @@ class VAE(GenerativeModule):
             return cfg.beta
         return cfg.beta * min(1.0, self.global_step / cfg.kl_warmup_steps)
 
+    def prior_log_prob(self, z: Tensor) -> Tensor:
+        """log p(z) for z (..., latent_dim) -> (...): N(0, I) or the exact VampPrior mixture."""
+        return self.prior.log_prob(z, self.encode)
+
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Per image (B,): ``recon`` = log p(x|z) with one z ~ q(z|x), ``kl`` (analytic);
-        ``kl_per_dim`` (B, latent_dim)."""
+        """Per image (B,): ``recon`` = log p(x|z) with one z ~ q(z|x), ``kl`` (analytic for
+        N(0, I), else the one-sample ``log q(z|x) - log p(z)``); ``kl_per_dim``
+        (B, latent_dim), N(0, I) prior only (else None)."""
         mean, log_var = self.encode(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         recon = self.likelihood.log_prob(x, self.decode(z))
-        kl_per_dim = gaussian_kl(mean, log_var)
-        return {"recon": recon, "kl": kl_per_dim.sum(1), "kl_per_dim": kl_per_dim}
+        if self.config.prior == "standard":
+            kl_per_dim = gaussian_kl(mean, log_var)
+            return {"recon": recon, "kl": kl_per_dim.sum(1), "kl_per_dim": kl_per_dim}
+        kl = gaussian_log_density(z, mean, log_var) - self.prior_log_prob(z)
+        return {"recon": recon, "kl": kl, "kl_per_dim": None}
 
     def log_importance_weights(
         self, x: Tensor, k: int, prior_weight: float = 1.0, chunk_size: int | None = None
@@ -105,7 +148,7 @@ class VAE(GenerativeModule):
             params = self.decode(z.flatten(0, 1))
             x_rep = x.unsqueeze(0).expand(n, *x.shape).flatten(0, 1)
             log_px_z = self.likelihood.log_prob(x_rep, params).view(n, -1).float()
-            log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
+            log_pz = self.prior_log_prob(z)
             log_qz_x = gaussian_log_density(z, mean, log_var)
             out.append(log_px_z + prior_weight * (log_pz - log_qz_x))
         return torch.cat(out, dim=0)
@@ -141,20 +184,61 @@ class VAE(GenerativeModule):
             "elbo": elbo.mean(),
         }
 
-    # -- sampling ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, num_samples: int, z: Tensor | None = None, **kwargs) -> Tensor:
-        """Prior samples, shown as the likelihood's mean image (N, C, H, W) in [0, 1]."""
-        z = self.sample_latent(num_samples) if z is None else z.to(self.device)
-        return self.likelihood.mean(self.decode(z)).float()
+    # -- sampling (the GenerativeModule protocol) ---------------------------------------------
+    def sample_latent(self, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """Prior draws z (num_samples, latent_dim) on the module's device."""
+        return self.latents(num_samples, generator).to(self.device)
 
-    sample = generate
+    @torch.no_grad()
+    def latents(self, num_samples, generator=None, truncation=None, temperature=None, **_):
+        """z (N, latent_dim) on the CPU from the prior; the standard-normal noise is truncated
+        and tempered when asked (VampPrior: ``mu(u_k) + sigma(u_k) * noise``, k uniform)."""
+        eps = normal_latents(
+            num_samples, self.config.latent_dim, generator, truncation, temperature
+        )
+        return self.prior.sample(eps, self.encode, generator).cpu()
+
+    @torch.no_grad()
+    def generate(
+        self,
+        num_samples: int,
+        *,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+        temperature: float | None = None,
+    ) -> Tensor:
+        """Prior samples, shown as the likelihood's mean image (N, C, H, W) in [0, 1]."""
+        return self.generate_from_latents(
+            self.latents(num_samples, generator, truncation, temperature)
+        )
+
+    @torch.no_grad()
+    def generate_from_latents(self, z: Tensor, **_) -> Tensor:
+        """The likelihood's mean image (N, C, H, W) in [0, 1] of z (N, latent_dim)."""
+        return self.likelihood.mean(self.decode(z.to(self.device))).float()
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         """Mean reconstruction (B, C, H, W) in [0, 1] of x through the posterior mean."""
         mean, _ = self.encode(x.to(self.device))
         return self.likelihood.mean(self.decode(mean)).float()
+
+    def evaluation_terms(self, datamodule, settings: dict) -> dict:
+        """ELBO, importance-sampled NLL and bits/dim on ``settings["split"]``
+        (:func:`genlab.models.vae.evaluation.vae_likelihood`; NLL only for a likelihood of
+        the data)."""
+        batches = iterate_images(
+            datamodule, settings["split"], settings["num_images"], settings["batch_size"]
+        )
+        return vae_likelihood(
+            self,
+            batches,
+            settings["k"],
+            settings["k_batch"],
+            settings["device"],
+            settings["prefix"],
+            data_binarized=bool(getattr(datamodule, "binarize", False)),
+        )
 
     # -- training ---------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -168,9 +252,15 @@ class VAE(GenerativeModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
 
+    def on_fit_start(self) -> None:
+        reason = self.nll_unavailable_reason()
+        if reason is not None and self.trainer.is_global_zero:
+            log.warning(f"train/elbo, val/elbo and val/nll are not logged: {reason}")
+
     def training_step(self, batch, batch_idx):
         out = self.loss_terms(batch["image"])
-        self.log_dict({f"train/{k}": v for k, v in out.items() if k != "loss"})
+        skip = {"loss"} if self.nll_unavailable_reason() is None else {"loss", "elbo"}
+        self.log_dict({f"train/{k}": v for k, v in out.items() if k not in skip})
         self.log("train/loss", out["loss"], prog_bar=True)
         self.log("train/kl_weight", self.kl_weight())
         return out["loss"]
@@ -187,13 +277,13 @@ class VAE(GenerativeModule):
         x = batch["image"]
         terms = self.elbo_terms(x)
         elbo = terms["recon"] - terms["kl"]
-        logs = {
-            "val/elbo": elbo.mean(),
-            "val/recon": terms["recon"].mean(),
-            "val/kl": terms["kl"].mean(),
-        }
+        is_likelihood = self.nll_unavailable_reason() is None
+        logs = {"val/recon": terms["recon"].mean(), "val/kl": terms["kl"].mean()}
+        if is_likelihood:
+            logs["val/elbo"] = elbo.mean()
         limit = self.config.nll_num_images
-        if self.nll_due() and (limit is None or self._nll_images_seen < limit):
+        due = is_likelihood and self.nll_due()
+        if due and (limit is None or self._nll_images_seen < limit):
             if limit is not None:
                 x = x[: limit - self._nll_images_seen]
             self._nll_images_seen += x.shape[0]

@@ -1,0 +1,129 @@
+"""Checks of the run-level config (trainer, seed, checkpoints) before anything slow starts.
+
+Model and data configs validate themselves at instantiation (typed dataclasses / datamodule
+``__init__``); this covers the keys that go straight to third-party classes (Lightning's
+Trainer, ModelCheckpoint), whose own errors come late or as tracebacks.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from omegaconf import DictConfig
+
+from genlab.checks.errors import ConfigError
+from genlab.checks.trainer_schema import (
+    MANAGED_BY_GENLAB,
+    TRAINER_TARGET,
+    trainer_arguments,
+)
+from genlab.compat import lightning_precision_values
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+
+
+def allowed_precisions() -> list[Any]:
+    """Every ``trainer.precision`` Lightning accepts (read from its source, no import)."""
+    return list(lightning_precision_values())
+
+
+def _cuda_available() -> bool:
+    import torch  # only asked when a GPU accelerator is requested
+
+    return torch.cuda.is_available()
+
+
+def check_trainer_keys(trainer: DictConfig | dict) -> None:
+    """Every key of a ``lightning.pytorch.Trainer`` config is one of its arguments (a key added
+    with ``+trainer.<typo>=`` would otherwise fail as a TypeError traceback inside Lightning)."""
+    if trainer.get("_target_") != TRAINER_TARGET:
+        return
+    arguments = trainer_arguments()
+    for key in trainer.keys():
+        key = str(key)
+        if key.startswith("_") or key in arguments:
+            continue
+        if key in MANAGED_BY_GENLAB:
+            raise ConfigError(
+                f"trainer.{key}",
+                trainer.get(key),
+                f"nothing: genlab builds the Trainer's {key} from the {key} config group ({key}=...)",
+            )
+        close = difflib.get_close_matches(key, list(arguments), n=3)
+        hint = f" (did you mean {' or '.join(f'trainer.{c}' for c in close)}?)" if close else ""
+        raise ConfigError(
+            f"trainer.{key}",
+            trainer.get(key),
+            f"an argument of lightning.pytorch.Trainer{hint}: {', '.join(sorted(arguments))}",
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_trainer_config(trainer: DictConfig | dict | None) -> None:
+    """``trainer.*`` values Lightning would reject (or accept and then fail on) late."""
+    if not trainer:
+        return
+    check_trainer_keys(trainer)
+    precision = trainer.get("precision", "32-true")
+    allowed = allowed_precisions()
+    if precision is not None and precision not in allowed:
+        raise ConfigError(
+            "trainer.precision", precision, [a for a in allowed if isinstance(a, str)]
+        )
+    accelerator = trainer.get("accelerator", "auto")
+    if isinstance(accelerator, str):
+        if accelerator not in ACCELERATORS:
+            raise ConfigError("trainer.accelerator", accelerator, ACCELERATORS)
+        if accelerator in ("gpu", "cuda") and not _cuda_available():
+            raise ConfigError(
+                "trainer.accelerator", accelerator, "cpu or auto (no CUDA device is visible here)"
+            )
+    devices = trainer.get("devices", "auto")
+    ok = devices == "auto" or (_is_int(devices) and (devices >= 1 or devices == -1))
+    ok = ok or (isinstance(devices, str) and devices.lstrip("-").isdigit())
+    ok = ok or (hasattr(devices, "__len__") and not isinstance(devices, str) and len(devices) > 0)
+    if not ok:
+        raise ConfigError("trainer.devices", devices, "an integer >= 1, -1 (all), auto or a list")
+    for key in ("max_epochs", "max_steps"):
+        value = trainer.get(key)
+        if value is not None and not (_is_int(value) and value >= -1):
+            raise ConfigError(f"trainer.{key}", value, "an integer >= -1 (-1 = no limit) or null")
+    for key in ("min_epochs", "check_val_every_n_epoch", "log_every_n_steps"):
+        value = trainer.get(key)
+        if value is not None and not (_is_int(value) and value >= (0 if "min" in key else 1)):
+            raise ConfigError(f"trainer.{key}", value, "a non-negative integer or null")
+    for key in ("limit_train_batches", "limit_val_batches"):
+        value = trainer.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(
+                f"trainer.{key}", value, "an integer (batches) or a fraction in [0, 1]"
+            )
+        if value is not None and (value < 0 or (isinstance(value, float) and value > 1)):
+            raise ConfigError(
+                f"trainer.{key}", value, "an integer (batches) or a fraction in [0, 1]"
+            )
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Top-level keys and the checkpoint callback, then :func:`check_trainer_config`."""
+    seed = cfg.get("seed")
+    if seed is not None and not (_is_int(seed) and 0 <= seed < 2**32):
+        raise ConfigError("seed", seed, "an integer in [0, 2**32) or null (random)")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not isinstance(ckpt_path, str):
+        raise ConfigError("ckpt_path", ckpt_path, "null, last, a run directory or a .ckpt path")
+    threads = cfg.get("num_threads")
+    if threads is not None and not (_is_int(threads) and threads >= 1):
+        raise ConfigError("num_threads", threads, "an integer >= 1 or null")
+    checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
+    if checkpoint.get("save_last") == "link":
+        raise ConfigError(
+            "callbacks.model_checkpoint.save_last",
+            "link",
+            "true or false ('link' may copy last.ckpt non-atomically; a kill could corrupt it)",
+        )
+    check_trainer_config(cfg.get("trainer"))

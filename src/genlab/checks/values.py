@@ -1,0 +1,67 @@
+"""Small helpers for typed model configs (pythae style): build from kwargs, validate with names."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from genlab.checks.errors import ConfigError
+
+
+def to_plain(value: Any) -> Any:
+    """OmegaConf containers -> plain dicts/lists (checkpoints must hold only plain data)."""
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def config_from_kwargs(config_class: type, kwargs: dict[str, Any], prefix: str = "model"):
+    """Build ``config_class`` from keyword args; an unknown key names the allowed ones."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    for key in kwargs:
+        if key not in fields:
+            hint = close_keys(config_class, key, prefix)
+            hint = f" (did you mean {' or '.join(hint)}?)" if hint else ""
+            raise ConfigError(f"{prefix}.{key}", kwargs[key], f"keys {sorted(fields)}{hint}")
+    return config_class(**{k: to_plain(v) for k, v in kwargs.items()})
+
+
+def close_keys(config_class: type, key: str, prefix: str = "model") -> list[str]:
+    """Fields spelled like ``key``, and nested dict keys named ``key`` (``lr`` ->
+    ``model.optimizer_g.lr``)."""
+    import difflib
+
+    fields = dataclasses.fields(config_class)
+    close = [f"{prefix}.{k}" for k in difflib.get_close_matches(key, [f.name for f in fields])]
+    for f in fields:
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if isinstance(default, dict) and key in default:
+            close.append(f"{prefix}.{f.name}.{key}")
+    return close
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise ``ConfigError(key, value, allowed)`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_optimizer(key: str, spec: Any) -> None:
+    """An optimizer spec is a dict with a ``_target_`` and a positive ``lr``."""
+    require(isinstance(spec, dict) and "_target_" in spec, key, spec, "a dict with _target_")
+    lr = spec.get("lr")
+    require(number(lr) and lr > 0, f"{key}.lr", lr, "a number > 0")

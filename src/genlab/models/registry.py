@@ -1,0 +1,83 @@
+"""Model families by registered name: genlab's own, and those of installed packages.
+
+A family is a :class:`genlab.models.base.GenerativeModule` subclass whose class attribute
+``family`` is its registered name. genlab's own families are listed in :data:`BUILTIN`; a
+third-party package adds one without editing genlab by declaring an entry point in the group
+``genlab.models`` (its ``pyproject.toml``)::
+
+    [project.entry-points."genlab.models"]
+    toy_diffusion = "toy_pkg.model:ToyDiffusion"   # name = ToyDiffusion.family
+
+A checkpoint records the name (``checkpoint["genlab"]["family"]``); loading looks the name up
+here and refuses anything unregistered. Nothing read from a file is ever imported: the
+registry maps names to classes that installed code declared.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from genlab.checks.errors import ConfigError
+
+ENTRY_POINT_GROUP = "genlab.models"
+BUILTIN: dict[str, str] = {
+    "gan": "genlab.models.gan:GAN",
+    "vae": "genlab.models.vae:VAE",
+    "hvae": "genlab.models.vae:HierarchicalVAE",
+    "ladder_vae": "genlab.models.vae:LadderVAE",
+    "vqvae": "genlab.models.vqvae:VQVAE",
+    "vqvae_prior": "genlab.models.vqvae:VQVAEPrior",
+}
+
+
+def _declared() -> dict[str, Any]:
+    """name -> ``"module:Class"`` (genlab's) or an EntryPoint (installed packages')."""
+    found: dict[str, Any] = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)  # genlab's own names cannot be taken over
+    return found
+
+
+def registered_names() -> list[str]:
+    """Every registered family name, sorted."""
+    return sorted(_declared())
+
+
+def model_class(name: Any, key: str = "ckpt_path") -> type:
+    """The class registered as ``name``; a ConfigError naming ``key`` and the registered
+    names when there is none."""
+    declared = _declared()
+    if not isinstance(name, str) or name not in declared:
+        raise ConfigError(key, name, f"a checkpoint of a registered family {sorted(declared)}")
+    target = declared[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+    else:
+        cls = target.load()
+    from genlab.models.base import GenerativeModule
+
+    if not (isinstance(cls, type) and issubclass(cls, GenerativeModule)):
+        raise ConfigError(key, name, "a family whose entry point is a GenerativeModule subclass")
+    if getattr(cls, "family", None) != name:
+        raise ConfigError(
+            key, name, f"a family whose class declares family = {name!r} (got {cls.family!r})"
+        )
+    return cls
+
+
+def check_registered(cls: type, key: str = "model._target_") -> str:
+    """The registered name of ``cls`` (a model about to be trained), so that its checkpoints
+    can be loaded by ``genlab.sample``/``genlab.eval`` later; ConfigError otherwise."""
+    name = getattr(cls, "family", None)
+    declared = _declared()
+    if name not in declared or model_class(name, key) is not cls:
+        raise ConfigError(
+            key,
+            f"{cls.__module__}.{cls.__qualname__}",
+            f"a registered model family {sorted(declared)} (register yours under the entry-point "
+            f"group {ENTRY_POINT_GROUP!r}, README 'Add a model family')",
+        )
+    return name

@@ -1,0 +1,163 @@
+"""What a run records about itself: ``<run dir>/env.json`` and ``<run dir>/status.json``.
+
+* ``env.json``: genlab version and git commit, python, platform, package versions, device, the
+  seed, the command-line overrides, the wandb run id (``wandb_run_id``) and the resolved
+  config. The same environment dict is stored in every checkpoint as
+  ``checkpoint["genlab"]["env"]``.
+* ``status.json``: ``{"status": "running" | "completed" | "diverged" | "interrupted" |
+  "failed", ...}``, rewritten (atomically) when the run's state changes, so a sweep report can
+  tell a diverged run from a finished one without parsing logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import genlab
+
+ENV_FILE = "env.json"
+STATUS_FILE = "status.json"
+PACKAGES = (
+    "torch", "torchvision", "lightning", "hydra-core", "omegaconf", "numpy", "torchmetrics",
+    "pillow", "wandb", "scipy",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the git checkout genlab is imported from, or None
+    (installed from a wheel, or git missing)."""
+    source = Path(genlab.__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": sha, "dirty": bool(dirty)}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def environment_info() -> dict[str, Any]:
+    """Plain data (str/bool/None only: loadable with ``torch.load(weights_only=True)``)."""
+    import torch
+
+    cuda = torch.version.cuda if torch.cuda.is_available() else None
+    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {
+        "genlab_version": genlab.__version__,
+        "git": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "packages": {**package_versions(), "torch": str(torch.__version__)},  # +cuXXX build
+        "cuda": cuda,
+        "devices": devices,
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON via a temp file + rename: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def write_env(
+    run_dir: str | Path,
+    run_config: dict[str, Any] | None,
+    overrides: list[str],
+    wandb_run_id: str | None = None,
+) -> Path:
+    """``<run dir>/env.json``: environment, overrides, the resolved config and the wandb run id
+    (``wandb_run_id``: null without a wandb logger; a resumed run has its checkpoint's id)."""
+    path = Path(run_dir) / ENV_FILE
+    info = {**environment_info(), "argv": sys.argv, "overrides": overrides}
+    info["seed"] = (run_config or {}).get("seed")
+    info["wandb_run_id"] = wandb_run_id
+    info["config"] = run_config
+    _write_json(path, info)
+    return path
+
+
+def write_status(run_dir: str | Path, status: str, **details: Any) -> Path:
+    """``<run dir>/status.json`` = ``{"status": status, "time": ..., **details}``."""
+    path = Path(run_dir) / STATUS_FILE
+    _write_json(path, {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **details})
+    return path
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / STATUS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def recorded_status(run_dir: str | Path | None, callbacks: list, **details: Any):
+    """Write ``status.json`` around a fit: ``running``, then ``completed``, ``diverged``
+    (DivergenceError, re-raised), ``interrupted`` (SIGTERM/SIGINT: re-raised as
+    :class:`genlab.checks.errors.RunInterrupted` with exit code 128 + signal) or ``failed``."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from genlab.callbacks.preemption import PreemptionCheckpoint
+    from genlab.checks.errors import DivergenceError, RunInterrupted
+
+    def write(status: str, **more: Any) -> None:
+        if run_dir is not None:
+            write_status(run_dir, status, **details, **more)
+
+    write("running")
+    try:
+        yield
+    except DivergenceError as err:
+        write("diverged", error=str(err), step=err.step, what=err.what)
+        raise
+    except SIGTERMException:
+        preemption = next((c for c in callbacks if isinstance(c, PreemptionCheckpoint)), None)
+        signum = (preemption.signum if preemption else None) or signal.SIGTERM
+        saved = preemption.saved_on_signal if preemption else None
+        name = signal.Signals(signum).name
+        write("interrupted", signal=name, checkpoint=str(saved) if saved else None)
+        message = f"stopped by {name}; " + (
+            f"saved {saved} (resume with ckpt_path=last or ckpt_path={saved})"
+            if saved
+            else "no checkpoint saved (add callbacks=default to get callbacks.preemption)"
+        )
+        raise RunInterrupted(signum, message) from None
+    except BaseException as err:
+        write("failed", error=f"{type(err).__name__}: {str(err)[:2000]}")
+        raise
+    write("completed")

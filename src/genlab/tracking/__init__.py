@@ -1,0 +1,1 @@
+"""Experiment tracking: genlab's Weights & Biases logger (offline without an account)."""

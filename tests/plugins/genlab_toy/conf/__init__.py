@@ -1,0 +1,1 @@
+"""Hydra configs of genlab_toy, found as ``pkg://genlab_toy.conf`` (see hydra_plugins/)."""

@@ -1,0 +1,1 @@
+"""Hydra discovers the SearchPathPlugin in this sub-package of the ``hydra_plugins`` namespace."""

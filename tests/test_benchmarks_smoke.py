@@ -1,0 +1,74 @@
+"""The benchmark suite's building blocks (benchmarks/) and the per-step costs it measures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from genlab.callbacks.divergence import DivergenceGuard
+from genlab.callbacks.elapsed_time import ElapsedTimeCallback
+from genlab.models import GAN
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import training_rates as tr  # noqa: E402
+
+
+@pytest.mark.parametrize("model", ["vae", "gan_mlp"])
+def test_hand_loop_trains_the_same_nets(make_cfg, model):
+    cfg = make_cfg(*tr.MODELS[model], "data.batch_size=16")
+    hand = tr.HandLoop(cfg, tr.train_images(cfg, max_images=64))
+    before = [p.detach().clone() for p in hand.model.parameters()]
+    assert hand.rate(2, warmup=1) > 0
+    changed = [not torch.equal(a, b) for a, b in zip(before, hand.model.parameters())]
+    assert all(changed)  # every parameter (both GAN nets) took optimizer steps
+    assert tr.step_flops(hand) > 0
+
+
+@pytest.mark.slow
+def test_framework_rate_times_exactly_the_requested_batches(make_cfg):
+    cfg = make_cfg("model=vae", "data.batch_size=16", fast=False)
+    rate = tr.framework_rate(cfg, batches=4)
+    assert rate > 0 and tr.StepTimer.last["batches"] == 4
+
+
+def _trainer(writes_logs: bool):
+    return SimpleNamespace(_logger_connector=SimpleNamespace(should_update_logs=writes_logs))
+
+
+def test_elapsed_time_is_logged_only_on_steps_lightning_writes():
+    logged = []
+    module = SimpleNamespace(log=lambda name, value, **kw: logged.append(name))
+    callback = ElapsedTimeCallback()
+    callback.on_fit_start(None, module)
+    callback.on_train_batch_end(_trainer(False), module)  # between log_every_n_steps
+    assert logged == []
+    callback.on_train_batch_end(_trainer(True), module)
+    assert logged == ["time/elapsed"]
+
+
+def test_divergence_guard_uses_public_norms_only(monkeypatch):
+    """The guard's gradient norm comes from the public torch.nn.utils.get_total_norm."""
+
+    def private(*args, **kwargs):
+        raise AssertionError("torch._foreach_norm is private")
+
+    monkeypatch.setattr(torch, "_foreach_norm", private)
+    model = GAN(image_size=28, channels=1, num_classes=10, generator={"arch": "mlp"},
+                discriminator={"arch": "mlp", "norm": "none"})  # fmt: skip
+    opt = torch.optim.Adam(model.discriminator.parameters())
+    model.discriminator(torch.rand(4, 1, 28, 28), None).mean().backward()
+    trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=None), optimizers=[opt],
+                              current_epoch=0, global_step=3, loggers=[])  # fmt: skip
+    guard = DivergenceGuard()
+    guard.on_before_optimizer_step(trainer, model, opt)  # finite: nothing happens
+    first = next(model.discriminator.parameters())
+    first.grad[0] = float("inf")
+    with pytest.raises(Exception, match="gradient norm"):
+        guard.on_before_optimizer_step(trainer, model, opt)
+    assert first.grad is None  # the bad update is dropped

@@ -1,0 +1,152 @@
+"""Pins every private third-party API genlab relies on (genlab.compat): an upgrade of
+Lightning, Hydra, wandb or torch-fidelity that changes one of them fails here, by name."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+import genlab
+from genlab import compat
+
+SRC = Path(genlab.__file__).parent
+
+
+def test_no_module_but_compat_touches_private_third_party_names():
+    """Private names of Lightning/Hydra/wandb/torch-fidelity/omegaconf are used only in
+    genlab/compat.py (imports of `_x` names and `obj._x` attribute reads of those packages)."""
+    private_modules = ("lightning", "hydra", "wandb", "torch_fidelity", "omegaconf", "torchmetrics")
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "compat.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                root = node.module.split(".")[0]
+                if root in private_modules and (
+                    any(part.startswith("_") for part in node.module.split("."))
+                    or any(a.name.startswith("_") for a in node.names)
+                ):
+                    offenders.append(f"{path.relative_to(SRC)}: from {node.module} import ...")
+            if isinstance(node, ast.Attribute) and node.attr in (
+                "_signal_connector",
+                "_hydra_subprocess_cmd",
+                "_wandb_init",
+                "_experiment",
+                "_get_node",
+                "_foreach_norm",
+                "batch_progress",
+            ):
+                offenders.append(f"{path.relative_to(SRC)}: .{node.attr}")
+    assert offenders == []
+
+
+def _trainer(tmp_path, **kwargs):
+    import lightning.pytorch as pl
+
+    return pl.Trainer(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        **kwargs,
+    )
+
+
+def _module(steps: list, on_batch=None):
+    import lightning.pytorch as pl
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward((self.w * batch[0]).sum())
+            before = self.w.detach().clone()
+            compat.optimizer_step_uncounted(self.trainer, opt)
+            steps.append((self.trainer.global_step, bool((self.w != before).any())))
+            if on_batch is not None:
+                on_batch(self.trainer, batch_idx)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self):
+            data = torch.utils.data.TensorDataset(torch.ones(6, 1))
+            return torch.utils.data.DataLoader(data, batch_size=1)
+
+    return Module()
+
+
+def test_uncounted_optimizer_step_updates_weights_without_counting(tmp_path):
+    steps: list = []
+    _trainer(tmp_path, max_epochs=1).fit(_module(steps))
+    assert [count for count, _ in steps] == [0] * 6  # global_step never advanced
+    assert all(changed for _, changed in steps)  # but every step was applied
+
+
+def test_batches_processed_this_epoch_counts_the_epochs_batches(tmp_path):
+    seen: list = []
+    model = _module([], on_batch=lambda t, i: seen.append(compat.batches_processed_this_epoch(t)))
+    _trainer(tmp_path, max_epochs=2).fit(model)
+    assert seen == [0, 1, 2, 3, 4, 5] * 2
+
+
+def test_graceful_stop_request_is_lightnings_sigterm_flag(tmp_path):
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    def stop_at(trainer, batch_idx):
+        if batch_idx == 1:
+            compat.request_graceful_stop(trainer)
+            assert trainer.received_sigterm  # the public property reads the private flag
+
+    steps: list = []
+    with pytest.raises(SIGTERMException):
+        _trainer(tmp_path, max_epochs=1).fit(_module(steps, on_batch=stop_at))
+    assert len(steps) == 2  # stopped after the batch that asked
+
+
+def test_ddp_strategy_without_wrapper_overrides_existing_private_methods():
+    from lightning.pytorch.strategies import DDPStrategy
+
+    strategy = compat.ddp_strategy_without_wrapper()
+    for name in ("_setup_model", "_register_ddp_hooks", "training_step"):
+        assert callable(getattr(DDPStrategy, name))  # what the subclass overrides still exists
+        assert name in vars(strategy)
+
+
+def test_lightning_hparams_flattening_and_wandb_logger_private_state(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from lightning.pytorch.loggers import WandbLogger
+
+    assert compat.lightning_hparams_to_flat_dict(Namespace(a=1, f=len)) == {"a": 1, "f": "len"}
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True, id="abc123")
+    kwargs = compat.wandb_logger_init_kwargs(logger)
+    assert kwargs["id"] == "abc123"
+    assert compat.wandb_logger_run(logger) is None  # not started by looking
+    compat.forget_wandb_logger_run(logger)
+    assert compat.wandb_logger_run(logger) is None
+
+
+def test_hydra_private_helpers():
+    modules = compat.hydra_launcher_modules()
+    assert all(callable(m._hydra_subprocess_cmd) for m in modules)
+    override = compat.parse_overrides(["seed=1,2"])[0]
+    assert override.key_or_group == "seed" and override.is_sweep_override()
+    compat.clear_global_hydra()  # safe when nothing is initialised
+
+
+# torch-fidelity's internals (compat.torch_fidelity_inception) are pinned by
+# tests/test_weight_files.py::test_torch_fidelity_module_gets_verified_weights_and_loads_nothing

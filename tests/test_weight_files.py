@@ -1,0 +1,240 @@
+"""Weight files are verified data (issue 11): every file a feature network is built from has its
+sha256 checked before anything parses it, a tampered copy is refused with a ConfigError naming
+the key and the expected digest, and the real-feature cache key changes with the digest.
+
+Tampered files are copies in tmp_path (the installed files are never modified); genlab is
+pointed at them with monkeypatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import genlab.metrics.classifier as classifier
+import genlab.metrics.inception as inception
+from genlab.checks.errors import ConfigError
+from genlab.metrics import SampleQuality
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class FakeDataModule:
+    name, image_size, channels = "fashion_mnist_mini", 28, 1
+
+    def images(self, split="train", max_images=None):
+        return torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
+
+    def fingerprint(self, split):
+        return f"fp-{split}"
+
+
+class Payload:
+    """Pickled as a call of ``exec``: runs code when unpickled with weights_only=False."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",))
+
+
+def named_by_digest(path: Path, stem: str = "weights-inception-2015-12-05") -> Path:
+    """Rename ``path`` as torch.hub names downloads: ``<stem>-<sha256[:8]>.pth``."""
+    return path.replace(path.with_name(f"{stem}-{sha256(path)[:8]}.pth"))
+
+
+# ------------------------------------------------------------------------------ classifier
+@pytest.fixture
+def assets_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the shipped classifier assets that genlab reads instead of the installed ones."""
+    copy = tmp_path / "assets"
+    copy.mkdir()
+    for path in classifier.ASSETS_DIR.glob("classifier_*.pt"):
+        shutil.copy(path, copy / path.name)
+    monkeypatch.setattr(classifier, "ASSETS_DIR", copy)
+    return copy
+
+
+def retrained_copy(assets: Path, dataset: str = "fashion_mnist_mini") -> Path:
+    """Overwrite the copy of ``dataset``'s classifier with other (valid) weights."""
+    path = assets / f"classifier_{dataset}.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dict"]["head.bias"] = ckpt["state_dict"]["head.bias"] + 1.0
+    torch.save(ckpt, path)
+    return path
+
+
+def test_shipped_classifiers_match_the_table():
+    for dataset in classifier.available_classifiers():
+        path = classifier.classifier_weights_path(dataset)
+        assert sha256(path) == classifier.CLASSIFIER_SHA256[dataset]
+        assert classifier.weights_digest(dataset) == sha256(path)[:12]
+
+
+def test_tampered_classifier_is_refused(assets_copy):
+    classifier.load_classifier("fashion_mnist_mini")  # the untampered copy loads
+    expected = sha256(assets_copy / "classifier_fashion_mnist_mini.pt")  # = the shipped file's
+    path = retrained_copy(assets_copy)
+    for build in (
+        lambda: classifier.load_classifier("fashion_mnist_mini"),
+        lambda: SampleQuality(dataset="fashion_mnist_mini"),
+        lambda: SampleQuality().feature_space_id("fashion_mnist_mini"),
+    ):
+        with pytest.raises(ConfigError, match=f"starts with {expected}") as e:
+            build()
+        assert e.value.key == "metrics.dataset" and sha256(path) in str(e.value)
+
+
+def test_classifier_without_a_known_digest_is_refused(assets_copy):
+    shutil.copy(assets_copy / "classifier_mnist.pt", assets_copy / "classifier_kmnist.pt")
+    with pytest.raises(ConfigError, match="CLASSIFIER_SHA256") as e:
+        classifier.load_classifier("kmnist")
+    assert e.value.key == "metrics.dataset"
+
+
+def test_real_feature_cache_key_follows_the_classifier_digest(assets_copy, monkeypatch):
+    dm = FakeDataModule()
+    before = SampleQuality(dataset="fashion_mnist_mini").cache_key(dm)
+    path = retrained_copy(assets_copy)
+    monkeypatch.setitem(classifier.CLASSIFIER_SHA256, "fashion_mnist_mini", sha256(path))
+    sq = SampleQuality(dataset="fashion_mnist_mini")  # retrained + table updated: accepted
+    assert sq.feature_space_id("fashion_mnist_mini").endswith(sha256(path)[:12])
+    assert sq.cache_key(dm) != before
+    assert classifier.load_classifier("fashion_mnist_mini").head.bias.abs().sum() > 0
+
+
+# ------------------------------------------------------------------- fid-helper TorchScript
+@pytest.fixture
+def jit_loads(monkeypatch) -> list:
+    """Records every torch.jit.load call (then loads as usual)."""
+    calls, original = [], torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: (calls.append(a), original(*a, **k))[1])
+    return calls
+
+
+def foreign_torchscript(path: Path) -> Path:
+    torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(path))
+    return path
+
+
+def test_shipped_fid_helper_file_matches_the_table():
+    assert sha256(inception.default_inception_path()) in inception.FID_HELPER_SHA256
+    sq = SampleQuality(features="inception", inception_net="fid_helper")
+    assert sq.feature_space_id() == f"inception-fid_helper-{inception.FID_HELPER_SHA256[0][:12]}-q8"
+
+
+def test_tampered_fid_helper_torchscript_is_refused_before_jit_load(
+    tmp_path, monkeypatch, jit_loads
+):
+    tampered = tmp_path / "default_1.pt"
+    shutil.copy(inception.default_inception_path(), tampered)
+    with tampered.open("r+b") as f:  # flip one byte in the middle of the archive
+        f.seek(tampered.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    foreign = foreign_torchscript(tmp_path / "other.pt")
+    expected = sha256(inception.default_inception_path())  # the installed, untampered file
+    for path in (tampered, foreign):
+        with pytest.raises(ConfigError, match=expected) as e:
+            inception.FIDInceptionV3(path)
+        assert e.value.key == "metrics.inception_net" and sha256(path) in str(e.value)
+    monkeypatch.setattr(inception, "default_inception_path", lambda: foreign)
+    with pytest.raises(ConfigError, match="metrics.inception_net"):
+        SampleQuality(features="inception", inception_net="fid_helper")
+    assert jit_loads == []  # TorchScript can carry code: never loaded unchecked
+
+
+def test_real_feature_cache_key_follows_the_fid_helper_digest(tmp_path, monkeypatch, jit_loads):
+    dm = FakeDataModule()
+    genuine = SampleQuality(features="inception", inception_net="fid_helper").cache_key(dm)
+    other = foreign_torchscript(tmp_path / "other.pt")
+    monkeypatch.setattr(inception, "default_inception_path", lambda: other)
+    monkeypatch.setattr(inception, "FID_HELPER_SHA256", (sha256(other),))
+    sq = SampleQuality(features="inception", inception_net="fid_helper")
+    assert sq.feature_space_id() == f"inception-fid_helper-{sha256(other)[:12]}-q8"
+    assert sq.cache_key(dm) != genuine
+    inception.FIDInceptionV3(other)  # in the (patched) table: loaded, from the checked bytes
+    assert len(jit_loads) == 1
+
+
+# -------------------------------------------------------------------------- torch-fidelity
+def test_digest_in_file_names():
+    from genlab.metrics.weights import digest_in_name
+
+    assert digest_in_name("weights-inception-2015-12-05-6726825d.pth") == "6726825d"
+    assert digest_in_name("/x/resnet18-f37072fd.pth") == "f37072fd"
+    assert digest_in_name("weights-inception-2015-12-05.pth") is None
+    assert digest_in_name("converted.pth") is None
+    assert digest_in_name("weights-6726825.pth") is None  # fewer than 8 hex digits
+
+
+def test_torch_fidelity_file_with_other_content_is_refused(tmp_path):
+    path = tmp_path / inception.TORCH_FIDELITY_WEIGHTS
+    torch.save({"fc.weight": torch.zeros(1008, 2048)}, path)
+    for build in (
+        lambda: inception.TorchFidelityInceptionV3(path),
+        lambda: SampleQuality(features="inception", inception_weights=path),  # auto
+        lambda: SampleQuality(
+            features="inception", inception_net="torch_fidelity", inception_weights=path
+        ),
+    ):
+        with pytest.raises(ConfigError, match="starts with 6726825d") as e:
+            build()
+        assert e.value.key == "metrics.inception_weights" and sha256(path) in str(e.value)
+
+
+def test_renamed_torch_fidelity_file_without_digest_is_refused(tmp_path):
+    path = tmp_path / "inception.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    with pytest.raises(ConfigError, match="ends with its sha256 prefix.*6726825d") as e:
+        SampleQuality(features="inception", inception_weights=path)
+    assert e.value.key == "metrics.inception_weights"
+
+
+def test_torch_fidelity_file_is_never_unpickled(tmp_path):
+    """A pickle that runs code, named with its own (matching) digest: torch-fidelity's loader
+    (weights_only=False) would run it; genlab's weights_only=True load refuses it."""
+    marker = tmp_path / "marker"
+    path = tmp_path / "payload.pth"
+    torch.save({"fc.weight": Payload(marker)}, path)
+    path = named_by_digest(path)
+    with pytest.raises(ConfigError, match="weights_only=True") as e:
+        inception.TorchFidelityInceptionV3(path)
+    assert e.value.key == "metrics.inception_weights"
+    assert not marker.exists()
+
+
+def test_torch_fidelity_module_gets_verified_weights_and_loads_nothing(tmp_path, monkeypatch):
+    from test_inception_backends import convert_fid_helper_to_torch_fidelity
+
+    path = convert_fid_helper_to_torch_fidelity(tmp_path)
+    assert path.name == f"weights-inception-2015-12-05-{sha256(path)[:8]}.pth"
+    loads, original = [], torch.load
+
+    def spy(*args, **kwargs):
+        loads.append(kwargs.get("weights_only"))
+        return original(*args, **kwargs)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("torch-fidelity tried to download its weights")
+
+    monkeypatch.setattr(torch, "load", spy)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    net = inception.TorchFidelityInceptionV3(path)
+    assert loads == [True]  # one load, genlab's, of tensors only
+    state = original(path, weights_only=True)
+    assert torch.equal(net.net.fc.weight, state["fc.weight"])
+    assert torch.equal(
+        net.net.Mixed_7c.branch_pool.conv.weight, state["Mixed_7c.branch_pool.conv.weight"]
+    )
+    assert net.digest == sha256(path)[:12]
