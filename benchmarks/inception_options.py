@@ -56,8 +56,8 @@ def rows(quick: bool, row) -> list[dict]:
         torch_fidelity_weights_path,
     )
 
-    n = 16 if quick else 64
-    batches = [8, 16] if quick else [16, 32, 64]
+    n = 8 if quick else 64
+    batches = [8] if quick else [16, 32, 64]
     images = bundled_images(n)
     nets = {"fid_helper": FIDInceptionV3()}
     out = []

@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
     Path(args.json).write_text(json.dumps(results, indent=1))
     print("\nAll figures:")
     print_table(results["rows"])
-    print(f"\n{results['seconds']:.0f} s; JSON: {args.json}; load (1 min) now {os.getloadavg()[0]:.1f}")
+    print(
+        f"\n{results['seconds']:.0f} s; JSON: {args.json}; load (1 min) now {os.getloadavg()[0]:.1f}"
+    )
     return results
 
 

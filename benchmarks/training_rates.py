@@ -30,6 +30,7 @@ MODELS: dict[str, list[str]] = {  # benchmark name -> overrides of python -m gen
     "dcgan64": ["data=folder", "data.image_size=64", "data.channels=3"],  # + data.path
 }
 WARMUP_BATCHES = 3
+SKIP_AFTER_STOP = ("SampleQualityCallback", "SampleGridCallback")  # epoch-end work, untimed
 
 
 def compose_train(out_dir: Path, overrides: list[str], cache_dir: Path) -> DictConfig:
@@ -54,17 +55,24 @@ class StepTimer(pl.Callback):
     last: dict[str, float] = {}  # filled at the end of each timed run (seconds, batches)
 
     def __init__(self, warmup: int, batches: int):
-        self.warmup, self.batches, self.seen, self.start = warmup, batches, 0, 0.0
+        self.warmup, self.batches, self.seen, self.start, self.cpu = warmup, batches, 0, 0.0, 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.seen == self.warmup:
-            self.start = time.perf_counter()
+            self.start, self.cpu = time.perf_counter(), time.process_time()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.seen += 1
         if self.seen == self.warmup + self.batches:
-            StepTimer.last = {"seconds": time.perf_counter() - self.start, "batches": self.batches}
+            StepTimer.last = {
+                "seconds": time.perf_counter() - self.start,
+                "cpu_seconds": time.process_time() - self.cpu,
+                "batches": self.batches,
+            }
             trainer.should_stop = True
+            for callback in trainer.callbacks:  # the measurement is over: skip epoch-end work
+                if type(callback).__name__ in SKIP_AFTER_STOP:
+                    callback.every_n_epochs = 10**9  # never due again
 
 
 class FirstStepStamp(pl.Callback):
@@ -98,8 +106,9 @@ class RateFile(pl.Callback):
             Path(self.path).write_text(json.dumps({"images_per_s": rate}))
 
 
-def framework_rate(cfg: DictConfig, batches: int) -> float:
-    """Images/s of ``genlab.train.train(cfg)`` over ``batches`` batches after the warm-up."""
+def framework_rate(cfg: DictConfig, batches: int) -> dict[str, float]:
+    """Images/s of ``genlab.train.train(cfg)`` over ``batches`` batches after the warm-up:
+    per wall second (``img_s``) and per second of this process's CPU time (``cpu_img_s``)."""
     from genlab.train import train
 
     with open_dict(cfg):
@@ -117,7 +126,11 @@ def framework_rate(cfg: DictConfig, batches: int) -> float:
     train(cfg)
     if not StepTimer.last:
         raise RuntimeError(f"training ended before {WARMUP_BATCHES + batches} batches")
-    return StepTimer.last["batches"] * cfg.data.batch_size / StepTimer.last["seconds"]
+    images = StepTimer.last["batches"] * cfg.data.batch_size
+    return {
+        "img_s": images / StepTimer.last["seconds"],
+        "cpu_img_s": images / StepTimer.last["cpu_seconds"],
+    }
 
 
 def train_images(cfg: DictConfig, max_images: int = 6000) -> torch.Tensor:
@@ -183,14 +196,23 @@ class HandLoop:
         self.opt_g.step()
         m.discriminator.requires_grad_(True)
 
-    def rate(self, batches: int, warmup: int = WARMUP_BATCHES) -> float:
-        """Images/s over ``batches`` steps after ``warmup`` ones."""
+    def rates(self, batches: int, warmup: int = WARMUP_BATCHES) -> dict[str, float]:
+        """Images/s over ``batches`` steps after ``warmup`` ones, per wall second (``img_s``)
+        and per second of this process's CPU time (``cpu_img_s``)."""
         for _ in range(warmup):
             self.step(self.batch())
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(batches):
             self.step(self.batch())
-        return batches * self.batch_size / (time.perf_counter() - start)
+        images = batches * self.batch_size
+        return {
+            "img_s": images / (time.perf_counter() - start),
+            "cpu_img_s": images / (time.process_time() - cpu),
+        }
+
+    def rate(self, batches: int, warmup: int = WARMUP_BATCHES) -> float:
+        """Images/s (wall) over ``batches`` steps after ``warmup`` ones."""
+        return self.rates(batches, warmup)["img_s"]
 
 
 def interleaved_ratio(make_cfg, hand: HandLoop, batches: int, rounds: int) -> dict[str, Any]:
@@ -198,19 +220,22 @@ def interleaved_ratio(make_cfg, hand: HandLoop, batches: int, rounds: int) -> di
 
     ``make_cfg()`` returns a fresh composed config per framework run; the hand loop runs on
     the threads that run chose (``genlab.cli.task.configure_threads``). Returns the medians
-    of both rates and of the per-round ratios framework / hand.
+    of both wall rates, of the per-round ratios framework / hand (``ratio``) and of the same
+    ratio in CPU time (``cpu_ratio``: robust when other programs share the cores).
     """
     fw, hd, threads = [], [], []
     for _ in range(rounds):
         fw.append(framework_rate(make_cfg(), batches))
         threads.append(torch.get_num_threads())
-        hd.append(hand.rate(batches))
-    ratios = [f / h for f, h in zip(fw, hd)]
+        hd.append(hand.rates(batches))
+    ratios = [f["img_s"] / h["img_s"] for f, h in zip(fw, hd)]
+    cpu_ratios = [f["cpu_img_s"] / h["cpu_img_s"] for f, h in zip(fw, hd)]
     return {
-        "framework_img_s": round(statistics.median(fw), 1),
-        "hand_img_s": round(statistics.median(hd), 1),
+        "framework_img_s": round(statistics.median(f["img_s"] for f in fw), 1),
+        "hand_img_s": round(statistics.median(h["img_s"] for h in hd), 1),
         "ratio": round(statistics.median(ratios), 3),
         "ratios": [round(r, 3) for r in ratios],
+        "cpu_ratio": round(statistics.median(cpu_ratios), 3),
         "threads": threads,
     }
 

@@ -7,8 +7,8 @@
 #   scripts/reproduce_vae_mnist_vamp.sh                    # 200 epochs, k=5000
 #   EPOCHS=20 K=1000 THREADS=2 scripts/reproduce_vae_mnist_vamp.sh
 #
-# Cost on 2 shared CPU cores (1 training thread): ~20-40 s per epoch (the 500-component prior is encoded every step);
-# the k=5000 evaluation of the 10,000 test images about 1-2 h.
+# Cost on 2 shared CPU cores (1 training thread, measured under load 4): ~60 s per epoch,
+# so 200 epochs take ~3.5 h; the k=5000 evaluation of the 10,000 test images ~100 min.
 #
 # Needs the raw MNIST IDX files in $GENLAB_MNIST_DIR/MNIST/raw (default: ../shared/data).
 set -euo pipefail

@@ -34,7 +34,7 @@ def test_hand_loop_trains_the_same_nets(make_cfg, model):
 def test_framework_rate_times_exactly_the_requested_batches(make_cfg):
     cfg = make_cfg("model=vae", "data.batch_size=16", fast=False)
     rate = tr.framework_rate(cfg, batches=4)
-    assert rate > 0 and tr.StepTimer.last["batches"] == 4
+    assert rate["img_s"] > 0 and rate["cpu_img_s"] > 0 and tr.StepTimer.last["batches"] == 4
 
 
 def _trainer(writes_logs: bool):
@@ -52,13 +52,8 @@ def test_elapsed_time_is_logged_only_on_steps_lightning_writes():
     assert logged == ["time/elapsed"]
 
 
-def test_divergence_guard_uses_public_norms_only(monkeypatch):
-    """The guard's gradient norm comes from the public torch.nn.utils.get_total_norm."""
-
-    def private(*args, **kwargs):
-        raise AssertionError("torch._foreach_norm is private")
-
-    monkeypatch.setattr(torch, "_foreach_norm", private)
+def test_divergence_guard_total_norm_passes_finite_and_stops_infinite_gradients():
+    """The guard's total gradient norm (torch.nn.utils.get_total_norm, one call per step)."""
     model = GAN(image_size=28, channels=1, num_classes=10, generator={"arch": "mlp"},
                 discriminator={"arch": "mlp", "norm": "none"})  # fmt: skip
     opt = torch.optim.Adam(model.discriminator.parameters())

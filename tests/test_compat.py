@@ -40,6 +40,7 @@ def test_no_module_but_compat_touches_private_third_party_names():
                 "_get_node",
                 "_foreach_norm",
                 "batch_progress",
+                "_logger_connector",
             ):
                 offenders.append(f"{path.relative_to(SRC)}: .{node.attr}")
     assert offenders == []
@@ -102,6 +103,13 @@ def test_batches_processed_this_epoch_counts_the_epochs_batches(tmp_path):
     assert seen == [0, 1, 2, 3, 4, 5] * 2
 
 
+def test_lightning_writes_logs_on_its_logging_steps_only(tmp_path):
+    written: list = []
+    model = _module([], on_batch=lambda t, i: written.append(compat.lightning_writes_logs_now(t)))
+    _trainer(tmp_path, max_epochs=1, log_every_n_steps=3).fit(model)
+    assert written == [False, False, True, False, False, True]
+
+
 def test_graceful_stop_request_is_lightnings_sigterm_flag(tmp_path):
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -119,7 +127,7 @@ def test_graceful_stop_request_is_lightnings_sigterm_flag(tmp_path):
 def test_ddp_strategy_without_wrapper_overrides_existing_private_methods():
     from lightning.pytorch.strategies import DDPStrategy
 
-    strategy = compat.ddp_strategy_without_wrapper()
+    strategy = compat.ddp_strategy_without_wrapper(print, print)
     for name in ("_setup_model", "_register_ddp_hooks", "training_step"):
         assert callable(getattr(DDPStrategy, name))  # what the subclass overrides still exists
         assert name in vars(strategy)

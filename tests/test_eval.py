@@ -16,8 +16,8 @@ from conftest import FAST, SHARED_MNIST_RAW, compose_config
 from genlab import eval as genlab_eval
 from genlab.checks.errors import ConfigError
 from genlab.eval import evaluate
+from genlab.models.registry import build_model_from_checkpoint
 from genlab.models.vae.evaluation import vae_likelihood
-from genlab.runs.checkpoints import build_model_from_checkpoint
 from genlab.train import train
 
 
@@ -174,12 +174,14 @@ def test_inception_features_with_and_without_torch_fidelity_weights(
 
 def test_cli_prints_and_rejects_bad_values(vae_ckpt, tmp_path, capsys):
     """The CLI body (the slow test below runs the real ``python -m genlab.eval``)."""
-    run = genlab_eval.hydra_main.__wrapped__  # under @hydra.main: exit_on_config_error(...)
+    from genlab.cli.entry import run_hydra_cli
+
+    task = genlab_eval.hydra_main.__wrapped__  # the body under @hydra.main
     args = [f"ckpt_path={vae_ckpt}", "num_test_images=8", "k=4", "metrics.num_samples=0"]
-    run(eval_cfg(tmp_path, *args))
+    task(eval_cfg(tmp_path, *args))
     assert "test/nll" in capsys.readouterr().out and (vae_ckpt.parent / "eval.json").is_file()
-    with pytest.raises(SystemExit) as exit_info:
-        run(eval_cfg(tmp_path, *args, "k=0"))
+    with pytest.raises(SystemExit) as exit_info:  # the CLI's one wrapper: one line, exit 2
+        run_hydra_cli(lambda: task(eval_cfg(tmp_path, *args, "k=0")), config_name="eval")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "k=0" in err and "integer >= 1" in err

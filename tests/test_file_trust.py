@@ -22,7 +22,8 @@ from conftest import CONF_DIR, FAST, compose_config
 from genlab.checks.errors import ConfigError
 from genlab.data import DATAMODULE_CLASSES, FashionMNISTMiniDataModule, datamodule_from_config
 from genlab.eval import evaluate
-from genlab.runs.checkpoints import build_model_from_checkpoint, resolve_ckpt_path
+from genlab.models.registry import build_model_from_checkpoint
+from genlab.runs.checkpoints import resolve_ckpt_path
 from genlab.sample import real_images
 from genlab.train import train
 

@@ -20,7 +20,7 @@ from genlab.train import train
 
 TINY_DCGAN = ["model.generator.base_channels=8", "model.discriminator.base_channels=8"]
 TINY_MLP = ["model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32]"]
-PRESETS = ["gan", "wgan_gp", "sngan", "lsgan", "r1gan", "gan_mlp", "cgan"]
+PRESETS = ["gan", "wgan_gp", "sngan", "lsgan", "r1gan", "gan_mlp", "cgan", "cpu_gan"]
 
 
 def tiny(preset: str) -> list[str]:

@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from genlab.callbacks.divergence import DivergenceError
-from genlab.cli.task import exit_on_config_error
+from genlab.cli.entry import run_hydra_cli
 from genlab.report.runs import load_run
 from genlab.runs.checkpoints import load_checkpoint
 from genlab.train import train
@@ -100,12 +100,11 @@ def test_nonfinite_weights_are_never_saved(make_cfg, tmp_path, extra_callbacks):
 
 
 def test_divergence_exits_with_code_3(capsys):
-    @exit_on_config_error
     def task():
         raise DivergenceError("training diverged at epoch 0, batch 3: train/loss=nan")
 
     with pytest.raises(SystemExit) as exit_info:
-        task()
+        run_hydra_cli(task, config_name="train")
     assert exit_info.value.code == 3
     assert capsys.readouterr().err.strip() == (
         "genlab: error: training diverged at epoch 0, batch 3: train/loss=nan"

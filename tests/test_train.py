@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from genlab.checks.errors import ConfigError
-from genlab.runs.checkpoints import build_model_from_checkpoint, load_checkpoint
+from genlab.models.registry import build_model_from_checkpoint
+from genlab.runs.checkpoints import load_checkpoint
 from genlab.train import train
 
 

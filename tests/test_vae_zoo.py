@@ -211,7 +211,6 @@ def test_hierarchical_free_bits_act_per_layer():
         HierarchicalVAE(**{**tiny, "layer_hidden_dims": [[8]]})
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "preset, extra",
     [
@@ -224,7 +223,7 @@ def test_preset_trains_resumes_samples_and_evaluates(make_cfg, tmp_path, preset,
     genlab.sample's rebuild, with tiny settings on binarised bundled data."""
     from conftest import compose_config
     from genlab.eval import evaluate
-    from genlab.runs.checkpoints import build_model_from_checkpoint
+    from genlab.models.registry import build_model_from_checkpoint
     from genlab.train import train
 
     out = tmp_path / "run"
@@ -236,7 +235,7 @@ def test_preset_trains_resumes_samples_and_evaluates(make_cfg, tmp_path, preset,
         logged = {name for row in csv.DictReader(f) for name, value in row.items() if value}
     assert {"val/nll", "train/kl"} <= logged
     if preset == "iwae_2layer":
-        assert {"train/kl_1", "train/kl_2"} <= logged  # KL per stochastic layer
+        assert {"train/kl_1", "train/kl_2", "val/kl_1", "val/kl_2"} <= logged  # KL per layer
     ckpt = out / "ckpt" / "last.ckpt"
     model = build_model_from_checkpoint(ckpt)
     assert model.family == {"vamp_vae": "vae", "iwae_2layer": "hvae"}[preset]
@@ -313,7 +312,7 @@ def test_ladder_vae_cifar_recipe_trains_and_reports_bits_per_dim(tmp_path):
         Image.fromarray(np.clip(base + noise, 0, 255).astype("uint8")).save(folder / f"{i}.png")
     out = tmp_path / "run"
     cfg = compose_config(
-        out, *FAST, "experiment=hvae_cifar10", "data=folder", f"data.path={folder}",
+        out, *FAST, "experiment=hvae_cifar10", "data=folder", "~data.download", f"data.path={folder}",
         "data.image_size=32", "data.channels=3", "data.batch_size=8", "model.width=8",
         "model.blocks_per_resolution=1", "model.num_mixtures=2", "model.nll_every_n_epochs=1",
         "model.nll_k=2", "model.nll_num_images=4", "~callbacks.sample_grid",
@@ -327,3 +326,23 @@ def test_ladder_vae_cifar_recipe_trains_and_reports_bits_per_dim(tmp_path):
     assert 0 < results["test/nll_bpd"] < 10  # a real bits/dim of 8-bit RGB
     assert results["test/nll_bpd"] <= results["test/elbo_bpd"] + 0.5
     assert results["likelihood"] == "discretized_logistic_mixture"
+
+
+def test_dlogistic_rgb_preset_is_a_pmf_likelihood_of_rgb_images(tmp_path):
+    import hydra
+
+    from conftest import compose_config
+
+    cfg = compose_config(tmp_path, "model=vae_dlogistic_rgb", "data=cifar10", "model.latent_dim=4",
+                         "model.base_channels=8")  # fmt: skip
+    model = hydra.utils.instantiate(cfg.model)
+    assert model.config.likelihood == "discretized_logistic_mixture"
+    assert model.decoder.net[-1].out_channels == 10 * (1 + 2 * 3 + 3)  # PixelCNN++: 100
+    assert model.nll_unavailable_reason() is None  # a pmf over 8-bit RGB: bits/dim are real
+    x = torch.randint(0, 256, (2, 3, 32, 32)) / 255.0
+    loss = model.loss_terms(x)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and loss > 0
+    with torch.no_grad():
+        assert (model.iwae_bound(x, 4) < 0).all()
+    assert model.generate(2).shape == (2, 3, 32, 32)

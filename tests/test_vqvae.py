@@ -117,11 +117,10 @@ def _logged(path) -> set[str]:
         return {name for row in csv.DictReader(f) for name, value in row.items() if value}
 
 
-@pytest.mark.slow
 def test_first_stage_and_prior_train_sample_and_evaluate(make_cfg, tmp_path):
     from conftest import compose_config
     from genlab.eval import evaluate
-    from genlab.runs.checkpoints import build_model_from_checkpoint
+    from genlab.models.registry import build_model_from_checkpoint
     from genlab.train import train
 
     small = ["~callbacks.sample_grid", "model.hidden_channels=8", "model.num_residual_blocks=1"]
@@ -155,7 +154,6 @@ def test_first_stage_and_prior_train_sample_and_evaluate(make_cfg, tmp_path):
     assert results["test/nll_codes"] > 0 and "test/psnr" in results
 
 
-@pytest.mark.slow
 def test_prior_refuses_a_checkpoint_of_another_family(make_cfg, tmp_path):
     from omegaconf import OmegaConf
 
@@ -175,3 +173,33 @@ def test_prior_refuses_a_checkpoint_of_another_family(make_cfg, tmp_path):
         VQVAEPrior(**{**kwargs, "vqvae_ckpt": None})
     with pytest.raises(ConfigError, match="model.vqvae_ckpt.*existing"):
         VQVAEPrior(**{**kwargs, "vqvae_ckpt": str(tmp_path / "missing.ckpt")})
+
+
+def test_resumed_first_stage_ends_with_the_same_codebook_and_weights(make_cfg, tmp_path):
+    """EMA codebook buffers and the dead-code restarts' random draws survive a resume."""
+    from genlab.runs.checkpoints import load_checkpoint
+    from genlab.train import train
+
+    common = ["model=vqvae", "model.hidden_channels=8", "model.num_residual_blocks=1",
+              "model.num_embeddings=64", "model.ema_decay=0.5", "model.dead_code_threshold=0.5",
+              "~callbacks.sample_grid",
+              "trainer.deterministic=true", "num_threads=1", "seed=3"]  # fmt: skip
+
+    def run(name, *extra):
+        out = tmp_path / name
+        train(make_cfg(*common, *extra, f"callbacks.model_checkpoint.dirpath={out}",
+                       f"logger.csv.save_dir={out}"))  # fmt: skip
+        return out / "last.ckpt"
+
+    straight = load_checkpoint(run("straight", "trainer.max_epochs=2"))["state_dict"]
+    with open(tmp_path / "straight" / "csv" / "metrics.csv") as f:
+        restarts = [float(r["train/restarted_codes"]) for r in csv.DictReader(f)
+                    if r.get("train/restarted_codes")]  # fmt: skip
+    assert sum(restarts) > 0  # dead codes were restarted (random draws) during the run
+    half = run("half", "trainer.max_epochs=1")
+    resumed = load_checkpoint(run("resumed", "trainer.max_epochs=2", f"ckpt_path={half}"))
+    got = resumed["state_dict"]
+    assert [k for k in straight if not torch.equal(got[k], straight[k])] == []
+    assert not torch.equal(
+        load_checkpoint(half)["state_dict"]["quantizer.codebook"], got["quantizer.codebook"]
+    )

@@ -15,10 +15,37 @@ mutated after construction (the metric objects are rebuilt instead).
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.util
+from pathlib import Path
 from typing import Any
 
+
 # -- Lightning -------------------------------------------------------------------------------
+def lightning_source(*parts: str) -> Path | None:
+    """A file of the installed ``lightning`` package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("lightning")
+    except (ImportError, ValueError):
+        return None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root, *parts)
+        if path.is_file():
+            return path
+    return None
+
+
+def parse_source(path: Path | None) -> ast.Module | None:
+    """The module ``path`` parsed with :mod:`ast` (None when unreadable)."""
+    if path is None:
+        return None
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+
+
 _PRECISION_FILE = ("fabric", "plugins", "precision", "precision.py")
 _PRECISION_LITERALS = ("_PRECISION_INPUT_INT", "_PRECISION_INPUT_STR", "_PRECISION_INPUT_STR_ALIAS")
 
@@ -29,10 +56,7 @@ def lightning_precision_values() -> tuple[Any, ...]:
     (for fast config errors). Private: the ``_PRECISION_INPUT*`` literals of
     ``lightning/fabric/plugins/precision/precision.py`` (fallback: importing
     ``lightning.fabric.connector._PRECISION_INPUT``)."""
-    import ast
     import typing
-
-    from genlab.checks.trainer_schema import lightning_source, parse_source
 
     tree = parse_source(lightning_source(*_PRECISION_FILE))
     literals: dict[str, list[Any]] = {}
@@ -75,6 +99,15 @@ def _no_closure() -> None:
     return None
 
 
+def lightning_writes_logs_now(trainer: Any) -> bool:
+    """Whether Lightning writes this training batch's step metrics to the loggers (every
+    ``trainer.log_every_n_steps`` batches, and when stopping). Reads the private
+    ``trainer._logger_connector.should_update_logs`` (Lightning has no public equivalent);
+    True when it is missing, so a Lightning change costs speed, never a logged value."""
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
+
+
 def batches_processed_this_epoch(trainer: Any) -> int:
     """Training batches already processed in the current epoch (restored by Lightning from a
     mid-epoch checkpoint before the sampler is asked for indices). Private:
@@ -82,15 +115,15 @@ def batches_processed_this_epoch(trainer: Any) -> int:
     return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
 
-def ddp_strategy_without_wrapper() -> type:
+def ddp_strategy_without_wrapper(broadcast_module_states: Any, broadcast_buffers: Any) -> type:
     """A ``DDPStrategy`` subclass that does not wrap a module whose ``syncs_own_gradients``
     is True in ``DistributedDataParallel`` (that module all-reduces its own gradients; any
     other module is wrapped as usual). Private: the overridden ``DDPStrategy._setup_model``
-    and ``DDPStrategy._register_ddp_hooks``."""
+    and ``DDPStrategy._register_ddp_hooks``. ``broadcast_module_states(module)`` /
+    ``broadcast_buffers(module)`` copy rank 0's weights and buffers (at set-up, and the buffers
+    before every training step, as DDP does)."""
     from lightning.pytorch.strategies import DDPStrategy
     from torch.nn.parallel import DistributedDataParallel
-
-    from genlab.runs.distributed import broadcast_buffers, broadcast_module_states
 
     class UnwrappedDDPStrategy(DDPStrategy):
         def _setup_model(self, model):

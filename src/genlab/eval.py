@@ -31,23 +31,15 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.checks.errors import ConfigError
-from genlab.cli.entry import run_hydra_cli
-from genlab.cli.task import configure_threads, exit_on_config_error
+from genlab.checks.values import check_choice, check_int
+from genlab.cli.entry import run_hydra_cli, user_errors_exit
+from genlab.cli.task import configure_threads
 
 if TYPE_CHECKING:  # torch loads inside the functions: config errors answer fast
     import torch
 
 log = logging.getLogger(__name__)
 DEVICES = ("cpu", "cuda", "auto")
-
-
-def _positive_int(cfg: DictConfig, key: str, allow_none: bool = False) -> int | None:
-    value = cfg.get(key)
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(key, value, "an integer >= 1" + (" or null" if allow_none else ""))
-    return value
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,17 +87,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import torch
 
     from genlab.data.registry import datamodule_from_checkpoint
-    from genlab.runs.checkpoints import build_model_from_checkpoint, load_checkpoint
+    from genlab.models.registry import build_model_from_checkpoint
+    from genlab.runs.checkpoints import load_checkpoint
 
     configure_threads(cfg)
     device = resolve_device(cfg.get("device", "cpu"))
-    k = _positive_int(cfg, "k")
-    k_batch = _positive_int(cfg, "k_batch")
-    batch_size = _positive_int(cfg, "batch_size")
-    num_images = _positive_int(cfg, "num_test_images", allow_none=True)
+    k = check_int("k", cfg.get("k"))
+    k_batch = check_int("k_batch", cfg.get("k_batch"))
+    batch_size = check_int("batch_size", cfg.get("batch_size"))
+    num_images = check_int("num_test_images", cfg.get("num_test_images"), allow_none=True)
     split = cfg.get("split", "test")
-    if split not in ("train", "val", "test"):
-        raise ConfigError("split", split, ["test", "val", "train"])
+    check_choice("split", split, ["test", "val", "train"])
     prefix = f"{split}/"
 
     ckpt_path = Path(cfg.ckpt_path)
@@ -150,7 +142,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
-@exit_on_config_error
+@user_errors_exit("eval")
 def hydra_main(cfg: DictConfig) -> None:
     """The evaluation task (Hydra-decorated); `main` is the command-line entry."""
     results = evaluate(cfg)

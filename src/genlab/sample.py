@@ -15,8 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab.checks.errors import ConfigError
-from genlab.cli.entry import run_hydra_cli
-from genlab.cli.task import exit_on_config_error
+from genlab.cli.entry import run_hydra_cli, user_errors_exit
 
 if TYPE_CHECKING:  # torch loads inside the functions: config errors answer fast
     import torch
@@ -94,10 +93,10 @@ def write_images(images: torch.Tensor, output: Path, nrow: int) -> None:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
-@exit_on_config_error
+@user_errors_exit("sample")
 def hydra_main(cfg: DictConfig) -> None:
     """The sampling task (Hydra-decorated); `main` is the command-line entry."""
-    from genlab.runs.checkpoints import build_model_from_checkpoint
+    from genlab.models.registry import build_model_from_checkpoint
 
     if cfg.mode not in MODES:
         raise ConfigError("mode", cfg.mode, MODES)

@@ -9,8 +9,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.checks.errors import ConfigError
-from genlab.cli.entry import run_hydra_cli
-from genlab.cli.task import exit_on_config_error, print_config
+from genlab.cli.entry import run_hydra_cli, user_errors_exit
+from genlab.cli.task import print_config
 from genlab.sweeps.multirun import multirun_job, patch_ddp_relaunch
 
 if TYPE_CHECKING:  # torch and Lightning load inside train(): `--cfg job`, `--help` and config
@@ -55,10 +55,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import lightning.pytorch as pl
 
     from genlab.cli.components import instantiate_callbacks, instantiate_loggers
+    from genlab.cli.status import recorded_status
     from genlab.cli.task import configure_threads
     from genlab.models.registry import check_registered
     from genlab.runs.checkpoints import resolve_ckpt_path
-    from genlab.runs.records import recorded_status, write_env
+    from genlab.runs.records import write_env
     from genlab.tracking import wandb as tracking
 
     patch_ddp_relaunch()  # a DDP job of a multirun re-runs only itself on the other ranks
@@ -116,7 +117,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-@exit_on_config_error
+@user_errors_exit("train")
 @multirun_job
 def hydra_main(cfg: DictConfig) -> float | None:
     """Entry point of ``python -m genlab.train`` and ``genlab-train``; returns the

@@ -8,14 +8,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-
-def lightning_writes_logs_now(trainer: pl.Trainer) -> bool:
-    """Whether Lightning writes this training batch's step metrics to the loggers (every
-    ``trainer.log_every_n_steps`` batches, and when stopping). Reads the private
-    ``trainer._logger_connector.should_update_logs`` (Lightning has no public equivalent);
-    True when it is missing, so a Lightning change costs speed, never a logged value."""
-    connector = getattr(trainer, "_logger_connector", None)
-    return bool(getattr(connector, "should_update_logs", True))
+from genlab.compat import lightning_writes_logs_now
 
 
 class ElapsedTimeCallback(pl.Callback):

@@ -18,6 +18,7 @@ from genlab.checks.trainer_schema import (
     TRAINER_TARGET,
     trainer_arguments,
 )
+from genlab.checks.values import is_int
 from genlab.compat import lightning_precision_values
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -59,10 +60,6 @@ def check_trainer_keys(trainer: DictConfig | dict) -> None:
         )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def check_trainer_config(trainer: DictConfig | dict | None) -> None:
     """``trainer.*`` values Lightning would reject (or accept and then fail on) late."""
     if not trainer:
@@ -83,18 +80,18 @@ def check_trainer_config(trainer: DictConfig | dict | None) -> None:
                 "trainer.accelerator", accelerator, "cpu or auto (no CUDA device is visible here)"
             )
     devices = trainer.get("devices", "auto")
-    ok = devices == "auto" or (_is_int(devices) and (devices >= 1 or devices == -1))
+    ok = devices == "auto" or (is_int(devices) and (devices >= 1 or devices == -1))
     ok = ok or (isinstance(devices, str) and devices.lstrip("-").isdigit())
     ok = ok or (hasattr(devices, "__len__") and not isinstance(devices, str) and len(devices) > 0)
     if not ok:
         raise ConfigError("trainer.devices", devices, "an integer >= 1, -1 (all), auto or a list")
     for key in ("max_epochs", "max_steps"):
         value = trainer.get(key)
-        if value is not None and not (_is_int(value) and value >= -1):
+        if value is not None and not (is_int(value) and value >= -1):
             raise ConfigError(f"trainer.{key}", value, "an integer >= -1 (-1 = no limit) or null")
     for key in ("min_epochs", "check_val_every_n_epoch", "log_every_n_steps"):
         value = trainer.get(key)
-        if value is not None and not (_is_int(value) and value >= (0 if "min" in key else 1)):
+        if value is not None and not (is_int(value) and value >= (0 if "min" in key else 1)):
             raise ConfigError(f"trainer.{key}", value, "a non-negative integer or null")
     for key in ("limit_train_batches", "limit_val_batches"):
         value = trainer.get(key)
@@ -111,13 +108,13 @@ def check_trainer_config(trainer: DictConfig | dict | None) -> None:
 def check_run_config(cfg: DictConfig) -> None:
     """Top-level keys and the checkpoint callback, then :func:`check_trainer_config`."""
     seed = cfg.get("seed")
-    if seed is not None and not (_is_int(seed) and 0 <= seed < 2**32):
+    if seed is not None and not (is_int(seed) and 0 <= seed < 2**32):
         raise ConfigError("seed", seed, "an integer in [0, 2**32) or null (random)")
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not isinstance(ckpt_path, str):
         raise ConfigError("ckpt_path", ckpt_path, "null, last, a run directory or a .ckpt path")
     threads = cfg.get("num_threads")
-    if threads is not None and not (_is_int(threads) and threads >= 1):
+    if threads is not None and not (is_int(threads) and threads >= 1):
         raise ConfigError("num_threads", threads, "an integer >= 1 or null")
     checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
     if checkpoint.get("save_last") == "link":

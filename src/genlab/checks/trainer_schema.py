@@ -19,36 +19,14 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
-from pathlib import Path
 from typing import Any
+
+from genlab.compat import lightning_source, parse_source
 
 SCHEMA_NAME = "genlab_trainer_schema"  # the ConfigStore node trainer/default.yaml starts from
 TRAINER_TARGET = "lightning.pytorch.Trainer"
 MANAGED_BY_GENLAB = ("callbacks", "logger")  # built from the callbacks / logger config groups
 _TRAINER_FILE = ("pytorch", "trainer", "trainer.py")
-
-
-def lightning_source(*parts: str) -> Path | None:
-    """A file of the installed ``lightning`` package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec("lightning")
-    except (ImportError, ValueError):
-        return None
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(root, *parts)
-        if path.is_file():
-            return path
-    return None
-
-
-def parse_source(path: Path | None) -> ast.Module | None:
-    if path is None:
-        return None
-    try:
-        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError, UnicodeDecodeError):
-        return None
 
 
 def _arguments_from_source(tree: ast.Module) -> dict[str, Any] | None:

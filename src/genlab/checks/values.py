@@ -53,7 +53,32 @@ def require(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 def positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    """``value`` is an int (not a bool) >= 1."""
+    return is_int(value) and value > 0
+
+
+def is_int(value: Any) -> bool:
+    """``value`` is an int and not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int(key: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """``value`` if it is an integer >= ``minimum`` (or None when ``allow_none``); else a
+    ConfigError naming ``key``. The one integer validator of genlab's own config keys."""
+    if value is None and allow_none:
+        return None
+    if not (is_int(value) and value >= minimum):
+        raise ConfigError(
+            key, value, f"an integer >= {minimum}" + (" or null" if allow_none else "")
+        )
+    return value
+
+
+def check_choice(key: str, value: Any, choices: Any) -> Any:
+    """``value`` if it is one of ``choices``; else a ConfigError naming ``key`` and them."""
+    if value not in tuple(choices):
+        raise ConfigError(key, value, list(choices))
+    return value
 
 
 def number(value: Any) -> bool:

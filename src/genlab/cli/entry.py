@@ -11,6 +11,7 @@ traceback instead. Exit codes: 2 bad input, 3 diverged (see
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -25,8 +26,6 @@ from genlab.checks.errors import (
     RunInterrupted,
     find_config_error,
 )
-
-FULL_ERROR_ENV = "GENLAB_FULL_ERROR"  # the user's HYDRA_FULL_ERROR while run_hydra_cli runs
 
 
 def _overrides(argv: list[str]) -> list[str]:
@@ -185,18 +184,54 @@ def _raised_in_task(err: BaseException) -> bool:
     return False
 
 
+USER_FULL_ERROR_ENV = "GENLAB_FULL_ERROR"  # the user's HYDRA_FULL_ERROR while run_hydra_cli runs
+
+
+def _exit_on_user_error(err: BaseException, config_name: str) -> None:
+    """The one error-to-exit-code rule: print one line and raise SystemExit for a diverged run
+    (3) or a mistake in the user's input (2); return for a bug (the caller re-raises it)."""
+    if isinstance(err, DivergenceError):
+        print(f"genlab: error: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_DIVERGED) from None
+    message = describe_user_error(err, config_name, sys.argv[1:])
+    if message is not None:
+        print(f"genlab: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+def user_errors_exit(config_name: str) -> Callable[[Callable], Callable]:
+    """Decorator of the task under ``@hydra.main``: applies :func:`_exit_on_user_error` inside
+    the job (else Hydra prints its own "Error executing job" line first). Same rule, same
+    function as :func:`run_hydra_cli`, which covers what fails before the task runs."""
+
+    def decorate(task: Callable) -> Callable:
+        @functools.wraps(task)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return task(*args, **kwargs)
+            except Exception as err:
+                if os.environ.get(USER_FULL_ERROR_ENV) != "1":
+                    _exit_on_user_error(err, config_name)
+                raise
+
+        return wrapper
+
+    return decorate
+
+
 def run_hydra_cli(hydra_main: Callable[[], Any], config_name: str) -> Any:
     """Call a ``@hydra.main`` function and turn user errors into one line on stderr.
 
     Exit 2 for bad input (config key, value and what is allowed), 3 for a diverged run, 128 +
-    signal for SIGTERM/SIGINT. Any other exception (a bug) keeps its traceback.
+    signal for SIGTERM/SIGINT. Any other exception (a bug) keeps its traceback, as does every
+    error with ``HYDRA_FULL_ERROR=1``.
     """
     from genlab.checks.trainer_schema import register_trainer_schema
 
     register_trainer_schema()  # also done by the hydra_plugins.genlab_trainer_schema plugin
     user_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra's own errors reach us (restored below)
-    os.environ[FULL_ERROR_ENV] = "1" if user_full else "0"  # read by exit_on_config_error
+    os.environ[USER_FULL_ERROR_ENV] = "1" if user_full else "0"
     try:
         return hydra_main()
     except RunInterrupted as err:
@@ -205,17 +240,10 @@ def run_hydra_cli(hydra_main: Callable[[], Any], config_name: str) -> Any:
     except SystemExit:
         raise
     except Exception as err:
-        if user_full:
-            raise
-        if isinstance(err, DivergenceError):
-            print(f"genlab: error: {err}", file=sys.stderr)
-            raise SystemExit(EXIT_DIVERGED) from None
-        message = describe_user_error(err, config_name, sys.argv[1:])
-        if message is None:
-            raise
-        print(f"genlab: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        if not user_full:
+            _exit_on_user_error(err, config_name)
+        raise
     finally:
-        os.environ.pop(FULL_ERROR_ENV, None)
+        os.environ.pop(USER_FULL_ERROR_ENV, None)
         if not user_full:
             os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
-
-from genlab.checks.errors import (
-    EXIT_BAD_INPUT,
-    EXIT_DIVERGED,
-    DivergenceError,
-    find_config_error,
-)
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +45,8 @@ def busy_cores(interval: float = 0.1) -> float | None:
         if total1 <= total0:
             raise OSError("no ticks")
         ncpu = os.cpu_count() or 1
-        # jiffies -> core-seconds via the share of all cores' ticks; own use subtracted
-        elapsed = (total1 - total0) / ncpu  # in jiffies per core
-        busy = (busy1 - busy0) / elapsed - (own1 - own0) / interval
+        ticks_per_core = (total1 - total0) / ncpu  # the interval, in clock ticks
+        busy = (busy1 - busy0) / ticks_per_core - (own1 - own0) / interval  # in cores
         return max(0.0, busy)
     except (OSError, ValueError, IndexError):
         pass
@@ -145,28 +134,3 @@ def print_config(cfg: DictConfig) -> None:
     if output_dir:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         (Path(output_dir) / "config_tree.log").write_text(text)
-
-
-def exit_on_config_error(task: Callable) -> Callable:
-    """Wrap a Hydra task: a ConfigError becomes one clear line on stderr and exit code 2, a
-    diverged run (``genlab.callbacks.divergence.DivergenceError``) one line and exit code 3
-    (no traceback wall; the full traceback with ``HYDRA_FULL_ERROR=1``)."""
-
-    @functools.wraps(task)
-    def wrapper(*args, **kwargs):
-        try:
-            return task(*args, **kwargs)
-        except Exception as err:
-            full = os.environ.get("GENLAB_FULL_ERROR", os.environ.get("HYDRA_FULL_ERROR"))
-            if full == "1":
-                raise
-            if isinstance(err, DivergenceError):
-                print(f"genlab: error: {err}", file=sys.stderr)
-                raise SystemExit(EXIT_DIVERGED) from None
-            config_error = find_config_error(err)
-            if config_error is None:
-                raise
-            print(f"genlab: error: {config_error}", file=sys.stderr)
-            raise SystemExit(EXIT_BAD_INPUT) from None
-
-    return wrapper

@@ -63,6 +63,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.checks.errors import ConfigError
+from genlab.checks.values import check_int
 from genlab.images import to_uint8
 from genlab.metrics.precision_recall import precision_recall
 from genlab.runs.atomic_io import atomic_torch_save
@@ -105,12 +106,6 @@ class _Precomputed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x
-
-
-def _positive_int(key: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(key, value, f"an integer >= {minimum}")
-    return value
 
 
 def _safe(s: str) -> str:
@@ -221,22 +216,22 @@ class SampleQuality:
             )
         self.features = features
         self.metrics = tuple(dict.fromkeys(metrics))
-        self.num_samples = _positive_int("metrics.num_samples", num_samples, 2)
-        self.batch_size = _positive_int("metrics.batch_size", batch_size)
-        self.num_real = None if num_real is None else _positive_int("metrics.num_real", num_real, 2)
+        self.num_samples = check_int("metrics.num_samples", num_samples, 2)
+        self.batch_size = check_int("metrics.batch_size", batch_size)
+        self.num_real = None if num_real is None else check_int("metrics.num_real", num_real, 2)
         if real_split not in REAL_SPLITS:
             raise ConfigError("metrics.real_split", real_split, REAL_SPLITS)
         self.real_split = real_split
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir not in (None, "") else None
-        self.kid_subsets = _positive_int("metrics.kid_subsets", kid_subsets)
+        self.kid_subsets = check_int("metrics.kid_subsets", kid_subsets)
         self.kid_subset_size = (
             None
             if kid_subset_size is None
-            else _positive_int("metrics.kid_subset_size", kid_subset_size, 2)
+            else check_int("metrics.kid_subset_size", kid_subset_size, 2)
         )
         self._kid_warned = False
-        self.is_splits = _positive_int("metrics.is_splits", is_splits)
-        self.pr_k = _positive_int("metrics.pr_k", pr_k)
+        self.is_splits = check_int("metrics.is_splits", is_splits)
+        self.pr_k = check_int("metrics.pr_k", pr_k)
         if self.pr_k >= self.num_samples and ({"precision", "recall"} & set(self.metrics)):
             raise ConfigError(
                 "metrics.pr_k", pr_k, f"an integer < metrics.num_samples={num_samples}"
@@ -637,7 +632,7 @@ class SampleQuality:
         n = (
             self.num_samples
             if num_samples is None
-            else _positive_int("metrics.num_samples", num_samples, 2)
+            else check_int("metrics.num_samples", num_samples, 2)
         )
         dev = self._device(device)
         net = self.feature_net(dataset).to(dev)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from genlab.checks.errors import ConfigError
@@ -81,3 +82,34 @@ def check_registered(cls: type, key: str = "model._target_") -> str:
             f"group {ENTRY_POINT_GROUP!r}, README 'Add a model family')",
         )
     return name
+
+
+def build_model_from_checkpoint(path: str | Path, key: str = "ckpt_path"):
+    """Rebuild the LightningModule stored in a checkpoint, weights loaded, in eval mode.
+
+    The class is the one registered under the checkpoint's ``family`` name
+    (:func:`genlab.models.registry.model_class`), its keyword arguments come from
+    ``hyper_parameters`` (checked by :func:`check_hyper_parameters` and the model's typed
+    config); nothing the file names is imported or called.
+    """
+    from genlab.runs.checkpoints import check_counters, check_hyper_parameters, load_checkpoint
+
+    checkpoint = load_checkpoint(path, key)
+    name = checkpoint["genlab"].get("family")
+    cls = model_class(name, key)
+    hparams = checkpoint.get("hyper_parameters")
+    check_hyper_parameters(hparams, key)
+    try:
+        model = cls(**hparams)
+    except TypeError as err:  # e.g. a net given a keyword it does not take
+        raise ConfigError(key, str(path), f"hyper_parameters that build a {name}: {err}") from None
+    check_counters(checkpoint, model, key)
+    try:
+        model.load_state_dict(checkpoint.get("state_dict") or {})
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0][:300]
+        raise ConfigError(
+            key, str(path), f"weights matching its hyper_parameters: {first}"
+        ) from None
+    model.on_load_checkpoint(checkpoint)
+    return model.eval()

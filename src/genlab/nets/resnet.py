@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.checks.errors import ConfigError
+from genlab.checks.values import positive_int
 from genlab.nets.layers import (
     ClassConditionalBatchNorm2d,
     LinearConditionalBatchNorm2d,
@@ -73,10 +74,6 @@ D_POOLINGS = ("sum", "mean")
 _RESIDUAL_GAIN = math.sqrt(2.0)  # Glorot gain of the residual convs (SNGAN, mimicry)
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 def _check_common(image_size, channels, num_classes, base_channels, init, net: str) -> None:
     """The checks both nets share; ``net`` is ``generator`` or ``discriminator``."""
     if image_size not in G_LAYOUTS:
@@ -86,11 +83,11 @@ def _check_common(image_size, channels, num_classes, base_channels, init, net: s
             f"one of {list(RESNET_SIZES)} for model.{net}.arch=resnet"
             " (resize the data with data.image_size)",
         )
-    if not _positive_int(channels):
+    if not positive_int(channels):
         raise ConfigError("model.channels", channels, "an integer >= 1")
-    if num_classes is not None and not _positive_int(num_classes):
+    if num_classes is not None and not positive_int(num_classes):
         raise ConfigError("model.num_classes", num_classes, "null or an integer >= 1")
-    if not _positive_int(base_channels):
+    if not positive_int(base_channels):
         raise ConfigError(f"model.{net}.base_channels", base_channels, "an integer >= 1")
     check_init(init, f"model.{net}.init")
 
@@ -204,11 +201,11 @@ class ResNetGenerator(nn.Module):
     ):
         super().__init__()
         _check_common(image_size, channels, num_classes, base_channels, init, "generator")
-        if not _positive_int(latent_dim):
+        if not positive_int(latent_dim):
             raise ConfigError("model.latent_dim", latent_dim, "an integer >= 1")
         if upsample not in UPSAMPLE_MODES:
             raise ConfigError("model.generator.upsample", upsample, UPSAMPLE_MODES)
-        if class_embedding_dim is not None and not _positive_int(class_embedding_dim):
+        if class_embedding_dim is not None and not positive_int(class_embedding_dim):
             key = "model.generator.class_embedding_dim"
             raise ConfigError(key, class_embedding_dim, "null or an integer >= 1")
         bottom, mults = G_LAYOUTS[image_size]

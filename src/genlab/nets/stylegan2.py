@@ -35,14 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.checks.errors import ConfigError
+from genlab.checks.values import positive_int
 
 STYLEGAN2_SIZES = (32, 64, 128, 256, 512, 1024)
 NOISE_MODES = ("random", "const", "none")
 _LRELU_GAIN = math.sqrt(2.0)
-
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _fir_filter() -> torch.Tensor:
@@ -193,12 +190,12 @@ def _check_common(image_size, channels, num_classes, channel_base, channel_max, 
             f"one of {list(STYLEGAN2_SIZES)} for model.{net}.arch=stylegan2"
             " (resize the data with data.image_size)",
         )
-    if not _positive_int(channels):
+    if not positive_int(channels):
         raise ConfigError("model.channels", channels, "an integer >= 1")
-    if num_classes is not None and not _positive_int(num_classes):
+    if num_classes is not None and not positive_int(num_classes):
         raise ConfigError("model.num_classes", num_classes, "null or an integer >= 1")
     for key, value in (("channel_base", channel_base), ("channel_max", channel_max)):
-        if not _positive_int(value):
+        if not positive_int(value):
             raise ConfigError(f"model.{net}.{key}", value, "an integer >= 1")
 
 
@@ -236,7 +233,7 @@ class StyleGAN2Generator(nn.Module):
             ("model.generator.w_dim", w_dim),
             ("model.generator.mapping_layers", mapping_layers),
         ):
-            if not _positive_int(value):
+            if not positive_int(value):
                 raise ConfigError(key, value, "an integer >= 1")
         if not (isinstance(style_mixing_prob, int | float) and 0 <= style_mixing_prob <= 1):
             raise ConfigError(
@@ -336,7 +333,7 @@ class StyleGAN2Discriminator(nn.Module):
     ):
         super().__init__()
         _check_common(image_size, channels, num_classes, channel_base, channel_max, "discriminator")
-        if not _positive_int(mbstd_group_size):
+        if not positive_int(mbstd_group_size):
             key = "model.discriminator.mbstd_group_size"
             raise ConfigError(key, mbstd_group_size, "an integer >= 1")
         resolutions = [2**i for i in range(int(math.log2(image_size)), 2, -1)]  # S .. 8

@@ -3,8 +3,6 @@ half-written file) and identified by a content digest."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -28,22 +26,6 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@functools.lru_cache(maxsize=8)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """Short sha256 of a file's bytes, recomputed only when its size or mtime changes (cache
-    keys of feature networks change with their weights)."""
-    st = os.stat(path)
-    return _file_digest(str(path), st.st_size, st.st_mtime_ns)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -46,8 +46,6 @@ class ToyDiffusion(GenerativeModule):
     config_class = ToyDiffusionConfig
     family = "toy_diffusion"
     sample_options: ClassVar[frozenset[str]] = frozenset({"temperature"})
-    supports_reconstruction: ClassVar[bool] = False
-    loss_parts: ClassVar[dict[str, str]] = {"model": "train/loss"}
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -180,11 +178,6 @@ class ToyDiffusion(GenerativeModule):
             raise ConfigError("num_test_images", 0, f"an integer >= 1 (the {split} split is empty)")
         return {f"{prefix}denoise_mse": total / len(images), f"{prefix}num_images": len(images)}
 
-    def schedule_step(self) -> int:
-        """Optimizer steps (one per batch), as the protocol's default."""
-        return int(self.global_step)
-
-    # -- training (plain Lightning) -----------------------------------------------------------
     def configure_optimizers(self):
         return build_optimizer(self.config.optimizer, self.parameters())
 

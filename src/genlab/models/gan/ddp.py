@@ -23,12 +23,12 @@ The strategy overrides two private ``DDPStrategy`` methods; that code lives in
 from __future__ import annotations
 
 from genlab.compat import ddp_strategy_without_wrapper
-from genlab.runs.distributed import broadcast_buffers
+from genlab.runs.distributed import broadcast_buffers, broadcast_module_states
 
 __all__ = ["GANDDPStrategy", "broadcast_buffers"]
 
 
-class GANDDPStrategy(ddp_strategy_without_wrapper()):
+class GANDDPStrategy(ddp_strategy_without_wrapper(broadcast_module_states, broadcast_buffers)):
     """``DDPStrategy`` that leaves a module with ``syncs_own_gradients = True`` (the GAN)
     unwrapped; any other module (e.g. the VAE) is wrapped in plain DDP as usual.
 

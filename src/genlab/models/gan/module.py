@@ -67,7 +67,10 @@ class GAN(GenerativeModule):
     """Generator G and discriminator D trained adversarially with the loss named by ``loss``.
 
     Per batch: one discriminator step; every ``n_critic``-th batch (so on distinct batches)
-    also one generator step. ``forward(z)`` generates images in [-1, 1]. Counters
+    also one generator step. G and D are picked by ``generator.arch``/``discriminator.arch``
+    from a fixed table (dcgan, mlp, resnet, stylegan2); D sees every image, real or fake, in
+    both steps through ``model.augment`` (DiffAugment or ADA, whose p is logged as
+    ``train/ada_p`` and saved). ``forward(z)`` generates images in [-1, 1]. Counters
     ``d_steps``/``g_steps``/``skipped_g_steps`` key every schedule and survive resume.
     """
 
@@ -88,6 +91,7 @@ class GAN(GenerativeModule):
         self.augment = build_augment(cfg)  # its state (ADA's p) is in the state dict
         self.path_length = PathLengthPenalty() if cfg.pl_weight > 0 else None
         self.style_based = cfg.generator["arch"] == "stylegan2"  # truncation acts on w
+        self._last_pl: torch.Tensor | None = None  # path-length penalty of this G step (logged)
         self.generator_ema = None
         if cfg.ema_decay is not None:
             ema_fn = get_ema_multi_avg_fn(cfg.ema_decay)
@@ -313,7 +317,7 @@ class GAN(GenerativeModule):
             self.g_steps += 1
             self._after_generator_step(applied)
             logs["train/loss_g"] = loss_g.detach()
-            if getattr(self, "_last_pl", None) is not None:
+            if self._last_pl is not None:
                 logs["train/pl"] = self._last_pl
                 self._last_pl = None
         # The forward passes above moved each rank's batch-norm statistics (and so the EMA's

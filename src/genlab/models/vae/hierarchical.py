@@ -72,8 +72,9 @@ class HierarchicalVAEConfig(VAEConfig):
 
 class HierarchicalVAE(VAE):
     """L-stochastic-layer VAE (module docstring for the equations); trains on the ELBO
-    (``k = 1``, free bits per layer) or the IWAE bound (``k > 1``), logs ``train/kl_<l>`` per
-    layer, evaluates like :class:`VAE` (``val/nll``, ``genlab.eval``: NLL over all layers)."""
+    (``k = 1``, free bits per layer) or the IWAE bound (``k > 1``), logs the KL of each layer
+    (``train/kl_<l>``, ``val/kl_<l>``), evaluates like :class:`VAE` (``val/nll``,
+    ``genlab.eval``: NLL over all layers)."""
 
     config_class = HierarchicalVAEConfig
     family = "hvae"

@@ -279,6 +279,9 @@ class VAE(GenerativeModule):
         elbo = terms["recon"] - terms["kl"]
         is_likelihood = self.nll_unavailable_reason() is None
         logs = {"val/recon": terms["recon"].mean(), "val/kl": terms["kl"].mean()}
+        if terms.get("kl_per_layer") is not None:  # hierarchical: the KL of each latent layer
+            for i, kl in enumerate(terms["kl_per_layer"].mean(0).unbind()):
+                logs[f"val/kl_{i + 1}"] = kl
         if is_likelihood:
             logs["val/elbo"] = elbo.mean()
         limit = self.config.nll_num_images

@@ -7,7 +7,7 @@ where c(x) are the frozen first stage's nearest codes of a training image. ``gen
 c autoregressively (one PixelCNN pass per code position) and decodes it with the first stage.
 
 The first stage comes from ``vqvae_ckpt``, read with
-:func:`genlab.runs.checkpoints.build_model_from_checkpoint` (``torch.load(weights_only=True)``,
+:func:`genlab.models.registry.build_model_from_checkpoint` (``torch.load(weights_only=True)``,
 the class looked up by the checkpoint's registered family name, which must be ``vqvae``); its
 hyperparameters are then kept in this model's own (``first_stage``) and its weights in this
 model's ``state_dict``, so this model's checkpoints rebuild without the first-stage file.
@@ -24,10 +24,11 @@ from torch import Tensor
 
 from genlab.checks.errors import ConfigError
 from genlab.models.base import GenerativeModule
+from genlab.models.registry import build_model_from_checkpoint
 from genlab.models.vqvae.config import VQVAEPriorConfig
 from genlab.models.vqvae.module import VQVAE, configure_optimizers
 from genlab.nets.pixelcnn import GatedPixelCNN
-from genlab.runs.checkpoints import build_model_from_checkpoint, load_checkpoint
+from genlab.runs.checkpoints import load_checkpoint
 
 KEY = "model.vqvae_ckpt"
 # first-stage fields that only concern its own training (callable specs are not stored)
