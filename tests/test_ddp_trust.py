@@ -173,6 +173,7 @@ def test_ranks_hold_identical_weights_and_buffers_whenever_the_model_is_looked_a
     assert torch.equal(ckpt["genlab"]["rng_states"]["torch"], by_rank[0]["torch"])
 
 
+@pytest.mark.slow
 def test_ddp_run_resumed_mid_epoch_after_a_crash_continues_exactly(reference, tmp_path):
     # crash at the 2nd batch of epoch 1 (last.ckpt after every batch); resume from it
     crashed = run_ddp(

@@ -524,6 +524,7 @@ def test_callback_under_ddp_spawn_does_not_deadlock(bundled, tmp_path):
     assert Path(ckpt.best_model_path).is_file()
 
 
+@pytest.mark.slow
 def test_inception_features_end_to_end_on_few_images(bundled):
     sq = SampleQuality(
         features="inception", metrics=("fid", "kid", "precision", "recall"), batch_size=8,

@@ -66,6 +66,7 @@ def wandb_runs(sweep_dir: Path) -> list[dict]:
     return runs
 
 
+@pytest.mark.slow
 def test_basic_launcher_failed_job_is_reported_and_next_job_gets_its_own_wandb_run(tmp_path):
     # job 0 fails inside fit (at the end of the epoch, no such metric to monitor) after its
     # wandb run started; job 1 must run and log into a new wandb run, not the failed job's one.
@@ -115,6 +116,7 @@ def test_joblib_launcher_two_jobs_two_wandb_runs_in_one_group(tmp_path):
     assert sorted(run["name"] for run in runs) == ["seed=1", "seed=2"]
 
 
+@pytest.mark.slow
 def test_optuna_two_trials_return_the_optimized_metric(tmp_path):
     args = [a for a in TINY if "base_channels" not in a]
     result = subprocess.run(
@@ -139,6 +141,7 @@ def test_optuna_two_trials_return_the_optimized_metric(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_multirun_with_ddp_makes_one_run_dir_per_job(tmp_path):
     # the README's command, without hydra.sweep.dir (its default resolves ${hydra:runtime.cwd}
     # before any job started: "HydraConfig was not set" before the fix)
