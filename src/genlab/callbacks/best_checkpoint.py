@@ -25,9 +25,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import lightning.pytorch as pl
 import torch
 
 from genlab.checks.errors import ConfigError
+from genlab.runs.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +58,8 @@ def infer_mode(monitor: str) -> str:
 
 
 def _copy_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(source, "rb") as src:
+        atomic_write(target, lambda out: shutil.copyfileobj(src, out))
 
 
 class BestCheckpoint(pl.Callback):

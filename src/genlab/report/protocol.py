@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from genlab.runs.files import atomic_write_json
 
 PROTOCOL_FILE = "sample_quality.json"
 FORMAT_VERSION = 1
@@ -53,19 +54,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value][:100]
     return str(value)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_protocol_file(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -104,7 +92,7 @@ def record_protocol(
     else:
         protocols.append({**entry, "first_epoch": int(epoch), "last_epoch": int(epoch)})
     out = {"version": FORMAT_VERSION, "logged_as": list(logged_as), "protocols": protocols}
-    _write_json(path, out)
+    atomic_write_json(path, out)
     return out
 
 

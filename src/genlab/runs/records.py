@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import genlab
+from genlab.runs.files import atomic_write_json
 
 ENV_FILE = "env.json"
 STATUS_FILE = "status.json"
@@ -82,15 +81,6 @@ def environment_info() -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON via a temp file + rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-    os.replace(tmp, path)
-
-
 def write_env(
     run_dir: str | Path,
     run_config: dict[str, Any] | None,
@@ -104,14 +94,16 @@ def write_env(
     info["seed"] = (run_config or {}).get("seed")
     info["wandb_run_id"] = wandb_run_id
     info["config"] = run_config
-    _write_json(path, info)
+    atomic_write_json(path, info, default=str)
     return path
 
 
 def write_status(run_dir: str | Path, status: str, **details: Any) -> Path:
     """``<run dir>/status.json`` = ``{"status": status, "time": ..., **details}``."""
     path = Path(run_dir) / STATUS_FILE
-    _write_json(path, {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **details})
+    atomic_write_json(
+        path, {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **details}
+    )
     return path
 
 
