@@ -185,6 +185,7 @@ def test_train_multirun_of_the_plugin_family(sweep_dir):
     assert any(not torch.equal(first[k], second[k]) for k in first)  # seeds 1 and 2 differ
 
 
+@pytest.mark.slow  # the default suite stays under 10 min
 def test_sample_grid_and_interpolation_npz_from_a_plugin_checkpoint(sweep_dir, tmp_path):
     ckpt = sweep_dir / "0" / "checkpoints" / "last.ckpt"
     ok(genlab(tmp_path, "sample", f"ckpt_path={ckpt}", "num_samples=9", "output=grid.png",
@@ -200,6 +201,7 @@ def test_sample_grid_and_interpolation_npz_from_a_plugin_checkpoint(sweep_dir, t
     assert not np.array_equal(paths[0, 0], paths[0, -1])  # two ends of a path: two latents
 
 
+@pytest.mark.slow  # the default suite stays under 10 min
 def test_eval_scores_sample_quality_and_the_familys_own_terms(sweep_dir, tmp_path):
     ckpt = sweep_dir / "0" / "checkpoints" / "last.ckpt"
     out = tmp_path / "eval.json"
