@@ -15,7 +15,9 @@ Sections (framework and hand-loop runs alternate, so machine drift cancels in th
 5. scaling: ``trainer=ddp_cpu`` (2 processes) / 1 process, images/s of the whole run;
 6. FLOPs: achieved GFLOP/s of each training step / this machine's fp32 matmul GFLOP/s;
 7. inception: feature images/s per option, with the max feature difference to the baseline;
-8. threads: genlab's thread choice vs fixed 1 and 2 threads, quiet and with one core busy.
+8. threads: genlab's thread choice vs fixed 1 and 2 threads, quiet and with one core busy;
+9. options: images/s with ``model.channels_last``, ``trainer.precision=bf16-mixed`` and
+   ``model.compile`` (full run only) on / off, default GAN and VAE.
 
 Every figure is stored with the 1-minute load average at the time it was measured.
 """
@@ -48,6 +50,7 @@ SECTIONS = {
     "6": ("flops", sections.flops),
     "7": ("inception", sections.inception),
     "8": ("threads", sections.threads),
+    "9": ("options", sections.options),
 }
 
 

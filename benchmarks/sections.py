@@ -300,3 +300,46 @@ def threads(ctx: Context) -> list[dict]:
         out.append(row("threads", f"gan hand loop, {condition}: genlab/best fixed",
                        round(med["genlab"] / best, 3), "x", note, key))  # fmt: skip
     return out
+
+
+# ---------------------------------------------------------------------------- 9 options
+OPTIONS = {  # label -> overrides switching the option on
+    "channels_last": ["model.channels_last=true"],
+    "bf16-mixed": ["trainer.precision=bf16-mixed"],
+    "compile": ["model.compile=true"],  # full run only: compiling takes minutes on a CPU
+}
+
+
+def options(ctx: Context) -> list[dict]:
+    """Training images/s of ``genlab.train`` with each speed option on / off (the default
+    GAN and VAE), runs alternating; compilation happens inside the untimed warm-up batches."""
+    rounds, seconds = (1, 1.0) if ctx.quick else (2, 3.0)
+    out = []
+    for model in ("gan", "vae"):
+        base = ctx.rates.get(model)
+        hand = base["hand"] if base else hand_loop(ctx, model)
+        batches = base["batches"] if base else calibrate(hand, seconds, max_batches(model))
+        for label, more in OPTIONS.items():
+            name, key = f"{model} {label} on / off", f"option_{label.split('-')[0]}_{model}"
+            if label == "compile" and ctx.quick:
+                out.append(row("options", name, "skipped", "", "full run only"))
+                continue
+            rates: dict[str, list[float]] = {"off": [], "on": []}
+            try:
+                for _ in range(1 if label == "compile" else rounds):  # a compile: ~1 min
+                    rates["off"].append(tr.framework_rate(ctx.compose(model), batches)["img_s"])
+                    on = tr.framework_rate(ctx.compose(model, *more), batches)
+                    rates["on"].append(on["img_s"])
+            except Exception as err:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
+                out.append(row("options", name, "unavailable", "", f"{err}"[:160]))
+                continue
+            ratios = [a / b for a, b in zip(rates["on"], rates["off"])]
+            note = (
+                f"on {statistics.median(rates['on']):.0f} vs off "
+                f"{statistics.median(rates['off']):.0f} img/s, rounds "
+                f"{[round(r, 3) for r in ratios]}, {batches} batches"
+            )
+            out.append(
+                row("options", name, round(statistics.median(ratios), 3), "x off", note, key)
+            )
+    return out

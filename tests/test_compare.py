@@ -55,7 +55,7 @@ def fake_run(run_dir: Path, lr: str, fids: list[float], status: str = "completed
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save({"optimized_metric": "val/fid", "seed": 1}, run_dir / ".hydra/config.yaml")
     OmegaConf.save(["seed=1", f"model.optimizer_g.lr={lr}"], run_dir / ".hydra/overrides.yaml")
-    OmegaConf.save({"status": status, "num": 0}, run_dir / "job_status.yaml")
+    (run_dir / "status.json").write_text(json.dumps({"status": status, "num": 0}))
     (run_dir / "csv").mkdir()
     with (run_dir / "csv" / "metrics.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -189,8 +189,9 @@ def test_compare_reads_run_dirs_as_data_only(tmp_path, monkeypatch, capsys):
         run / ".hydra/config.yaml",
     )  # fmt: skip
     OmegaConf.save(["seed=${oc.env:HOME}", "x=[red]markup[/red]"], run / ".hydra/overrides.yaml")
-    OmegaConf.save({"status": {"_target_": "os.getcwd"}, "error": "${oc.env:HOME}"},
-                   run / "job_status.yaml")  # fmt: skip
+    (run / "status.json").write_text(
+        json.dumps({"status": {"_target_": "os.getcwd"}, "error": "${oc.env:HOME}"})
+    )
     (run / "sample_quality.json").write_text(
         json.dumps({"protocols": [{"network": attack, "num_fake": [1, {"_target_": "os.getcwd"}],
                                    "reference_split": "[bold]x[/bold]"}], "logged_as": "val/fid"})

@@ -108,6 +108,9 @@ def test_lightning_writes_logs_on_its_logging_steps_only(tmp_path):
     model = _module([], on_batch=lambda t, i: written.append(compat.lightning_writes_logs_now(t)))
     _trainer(tmp_path, max_epochs=1, log_every_n_steps=3).fit(model)
     assert written == [False, False, True, False, False, True]
+    written.clear()  # fast_dev_run: Lightning writes every batch whatever log_every_n_steps is
+    _trainer(tmp_path, fast_dev_run=4, log_every_n_steps=3).fit(model)
+    assert written == [True] * 4
 
 
 def test_graceful_stop_request_is_lightnings_sigterm_flag(tmp_path):

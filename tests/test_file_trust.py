@@ -8,6 +8,7 @@ and that the marker file the payload would write never appears.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -301,13 +302,13 @@ def _compare_run(root: Path, name: str, overrides: str, status: str = "completed
     (run / ".hydra").mkdir(parents=True)
     OmegaConf.save({"seed": 1}, run / ".hydra" / "config.yaml")
     (run / ".hydra" / "overrides.yaml").write_text(overrides)
-    (run / "job_status.yaml").write_text(f"status: {status}\n")
+    (run / "status.json").write_text(json.dumps({"status": status}))
     return run
 
 
-@pytest.mark.parametrize("where", ["overrides.yaml", "job_status.yaml"])
+@pytest.mark.parametrize("where", ["overrides.yaml", "status.json"])
 def test_compare_never_resolves_interpolations_from_run_dirs(tmp_path, monkeypatch, where):
-    """A shared run dir whose overrides.yaml (or job_status.yaml error) says
+    """A shared run dir whose overrides.yaml (or status.json error) says
     ``${oc.env:SECRET}`` must not copy the secret into report.html (which the user shares)."""
     from genlab.compare import main
 
@@ -317,7 +318,7 @@ def test_compare_never_resolves_interpolations_from_run_dirs(tmp_path, monkeypat
         _compare_run(tmp_path, "a", f"- seed={probe}\n")
     else:
         run = _compare_run(tmp_path, "a", "- seed=1\n")
-        (run / "job_status.yaml").write_text(f"status: failed\nerror: {probe}\n")
+        (run / "status.json").write_text(json.dumps({"status": "failed", "error": probe}))
     _compare_run(tmp_path, "b", "- seed=2\n")
     main([str(tmp_path), "--out", str(tmp_path / "report")])
     assert "s3cr3t-token" not in (tmp_path / "report" / "report.html").read_text()
@@ -341,14 +342,14 @@ def test_compare_embeds_only_png_files_of_the_run_dir(tmp_path):
 
 
 def test_compare_runs_no_code_from_yaml_tags(tmp_path):
-    """config.yaml / job_status.yaml with a python tag: nothing runs (OmegaConf's safe loader)
+    """config.yaml / overrides.yaml with a python tag: nothing runs (OmegaConf's safe loader)
     and compare still reports, showing that file as unread."""
     from genlab.compare import main
 
     marker = tmp_path / "ran"
     run = _compare_run(tmp_path / "runs", "a", "- seed=1\n")
-    (run / "job_status.yaml").write_text(
-        f"status: !!python/object/apply:os.system ['touch {marker}']\n"
+    (run / ".hydra" / "config.yaml").write_text(
+        f"seed: !!python/object/apply:os.system ['touch {marker}']\n"
     )
     main([str(tmp_path / "runs"), "--out", str(tmp_path / "report")])
     assert not marker.exists()

@@ -163,13 +163,13 @@ def test_kid_subset_larger_than_half_the_samples_is_capped_with_one_warning(capl
     warnings_ = [r for r in caplog.records if "kid_subset_size=1000" in r.getMessage()]
     assert len(warnings_) == 1, caplog.text
     assert "with 100 real and 60 fake, subsets of 30" in warnings_[0].getMessage()
-    assert sq._tm["kid"].subset_size == 30
+    assert sq.scores._tm["kid"].subset_size == 30
     none = small_sq(metrics=("kid",), kid_subsets=4, kid_subset_size=None)  # min(1000, N/2)
     assert none.kid_subset_size_for(50_000, 10_000) == 1000
     caplog.clear()
     with caplog.at_level("WARNING", logger="genlab.metrics.sample_quality"):
         none.compute_from_features(FeatureSet(fake), FeatureSet(real))
-    assert none._tm["kid"].subset_size == 30 and not caplog.records
+    assert none.scores._tm["kid"].subset_size == 30 and not caplog.records
 
 
 # ---------------------------------------------------------------------------------------- IS
@@ -337,29 +337,28 @@ def test_mnist_classifier_accuracy():
 def test_real_feature_cache_hit_and_invalidation(bundled, tmp_path):
     dm = FakeDataModule(bundled["train"][:300])
     sq = small_sq(cache_dir=tmp_path, num_real=200)
-    calls = []
-    orig = sq._extract_batch
-    sq._extract_batch = lambda net, x: (calls.append(len(x)), orig(net, x))[1]
 
     first = sq.real_features(dm)
     assert len(first) == 200 and sq.stats["real_extractions"] == 1 and dm.images_calls == 1
     files = list(tmp_path.glob("realfeats-fashion_mnist_mini-train-classifier-*.pt"))
     assert len(files) == 1 and not list(tmp_path.glob(".*.tmp"))
-    n_calls = len(calls)
+    n_batches = sq.stats["feature_batches"]  # feature-network calls
+    assert n_batches > 0
 
     # Same instance: memory hit. New instance: disk hit. Neither calls the feature net.
-    assert sq.real_features(dm) is first
+    assert sq.real_features(dm) is first and sq.stats["feature_batches"] == n_batches
     sq2 = small_sq(cache_dir=tmp_path, num_real=200)
-    sq2._extract_batch = sq._extract_batch
     again = sq2.real_features(dm)
-    assert len(calls) == n_calls and dm.images_calls == 1 and sq2.stats["cache_hits"] == 1
+    assert sq2.stats["feature_batches"] == 0 and dm.images_calls == 1
+    assert sq2.stats["cache_hits"] == 1
     assert torch.equal(again.features, first.features) and torch.equal(again.logits, first.logits)
 
     # A changed dataset fingerprint is a different key: recomputed and stored next to the old.
     dm.version = "v2"
     dm._images = bundled["train"][300:600]
     changed = sq2.real_features(dm)
-    assert len(calls) > n_calls and sq2.stats["real_extractions"] == 1 and dm.images_calls == 2
+    assert sq2.stats["feature_batches"] > 0 and sq2.stats["real_extractions"] == 1
+    assert dm.images_calls == 2
     assert not torch.equal(changed.features, first.features)
     assert len(list(tmp_path.glob("realfeats-*.pt"))) == 2
     # Other settings are part of the key too.
@@ -402,10 +401,10 @@ def test_evaluate_is_deterministic_leaves_rng_alone_and_keeps_no_state(bundled):
     assert all(np.isfinite(v) for v in a.values())
     assert 0 <= a["precision"] <= 1 and 0 <= a["recall"] <= 1 and 1 <= a["is"] <= 10
     # no growing state: fake buffers empty, real buffers fixed
-    assert len(sq._tm["kid"].fake_features) == 0 and len(sq._tm["is"].features) == 0
-    assert len(sq._tm["kid"].real_features) == 1
-    assert int(sq._tm["fid"].real_features_num_samples) == 500
-    assert int(sq._tm["fid"].fake_features_num_samples) == 0
+    assert len(sq.scores._tm["kid"].fake_features) == 0 and len(sq.scores._tm["is"].features) == 0
+    assert len(sq.scores._tm["kid"].real_features) == 1
+    assert int(sq.scores._tm["fid"].real_features_num_samples) == 500
+    assert int(sq.scores._tm["fid"].fake_features_num_samples) == 0
 
 
 def test_better_generator_scores_better(bundled):

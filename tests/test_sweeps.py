@@ -207,3 +207,32 @@ def test_slurm_launcher_writes_an_sbatch_script_sized_from_the_trainer(tmp_path)
         f"{tmp_path}/sweep/.submitit/",
     ):
         assert line in script, line
+
+
+def test_one_status_file_for_runs_and_sweep_jobs(tmp_path):
+    """A sweep job's outcome goes into the run's own status.json (no second status file): a job
+    that diverged stays ``diverged`` (not a generic ``failed``) in the sweep summary and in
+    compare, and keeps what the run recorded (``resumed_from``, the divergence step)."""
+    from genlab.report.runs import load_run
+    from genlab.runs.records import STATUS_FILE, read_job_statuses, write_status
+    from genlab.sweeps.multirun import record_job
+
+    sweep_dir = tmp_path / "sweep"
+    info = [{"num": n, "swept": [f"seed={n}"], "overrides": [f"seed={n}"]} for n in (0, 1)]
+    for job in info:
+        job["run_dir"] = str(sweep_dir / str(job["num"]))
+        (sweep_dir / str(job["num"]) / ".hydra").mkdir(parents=True)
+        OmegaConf.save({"seed": job["num"]}, sweep_dir / str(job["num"]) / ".hydra/config.yaml")
+    write_status(info[0]["run_dir"], "diverged", step=7, resumed_from=None)  # genlab.train's
+    record_job(info[0], "failed", error="DivergenceError: loss_d is nan")  # the job wrapper's
+    write_status(info[1]["run_dir"], "completed", resumed_from="x.ckpt")
+    record_job(info[1], "completed", value=1.5)
+
+    assert sorted(p.name for p in (sweep_dir / "0").iterdir()) == [".hydra", STATUS_FILE]
+    diverged, completed = read_job_statuses(sweep_dir)
+    assert (diverged["status"], diverged["step"], diverged["num"]) == ("diverged", 7, 0)
+    assert "loss_d is nan" in diverged["error"]
+    assert (completed["status"], completed["value"]) == ("completed", 1.5)
+    assert completed["resumed_from"] == "x.ckpt" and completed["overrides"] == ["seed=1"]
+    assert load_run(sweep_dir / "0").status == "diverged"
+    assert load_run(sweep_dir / "1").status == "completed"

@@ -101,9 +101,13 @@ def _no_closure() -> None:
 
 def lightning_writes_logs_now(trainer: Any) -> bool:
     """Whether Lightning writes this training batch's step metrics to the loggers (every
-    ``trainer.log_every_n_steps`` batches, and when stopping). Reads the private
+    ``trainer.log_every_n_steps`` batches, when stopping, and every batch under
+    ``fast_dev_run``); the same answer from ``on_train_batch_start`` to
+    ``on_train_batch_end`` unless a callback stops training in between. Reads the private
     ``trainer._logger_connector.should_update_logs`` (Lightning has no public equivalent);
     True when it is missing, so a Lightning change costs speed, never a logged value."""
+    if getattr(trainer, "fast_dev_run", False):  # _LoggerConnector.update_train_step_metrics
+        return True
     connector = getattr(trainer, "_logger_connector", None)
     return bool(getattr(connector, "should_update_logs", True))
 

@@ -50,14 +50,15 @@ def check_resume(ckpt_path: str | None, model: pl.LightningModule) -> str | None
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the model described by ``cfg`` and return the final metrics (floats, by name)."""
     from genlab.checks.run_config import check_run_config
+    from genlab.models.registry import check_model_config, check_registered
 
     check_run_config(cfg)  # trainer/seed/ckpt_path values, before anything slow is imported
+    check_model_config(cfg.get("model"))  # genlab's families: the typed config, torch-free too
     import lightning.pytorch as pl
 
     from genlab.cli.components import instantiate_callbacks, instantiate_loggers
     from genlab.cli.status import recorded_status
     from genlab.cli.task import configure_threads
-    from genlab.models.registry import check_registered
     from genlab.runs.checkpoints import resolve_ckpt_path
     from genlab.runs.records import write_env
     from genlab.tracking import wandb as tracking

@@ -39,33 +39,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.augment.policy import ADA_GROUPS, DEFAULT_OPS, parse_ops
 from genlab.checks.errors import ConfigError
 
-GROUPS = {
-    "blit": ("xflip", "rotate90", "xint"),
-    "geom": ("scale", "rotate", "aniso", "xfrac"),
-    "color": ("brightness", "contrast", "lumaflip", "hue", "saturation"),
-}
-OPERATIONS = tuple(op for ops in GROUPS.values() for op in ops)
-DEFAULT_OPS = "blit,geom,color"  # the paper's 'bgc'
 XINT_MAX, SCALE_STD, ROTATE_MAX, ANISO_STD, XFRAC_STD = 0.125, 0.2, 1.0, 0.2, 0.125
 BRIGHTNESS_STD, CONTRAST_STD, HUE_MAX, SATURATION_STD = 0.2, 0.5, 1.0, 1.0
-
-
-def parse_ops(spec: str, key: str = "model.augment.ops") -> frozenset[str]:
-    """``"blit,geom"`` or ``"xflip,rotate90"`` -> the set of operation names."""
-    allowed = f"a comma-separated list of groups {list(GROUPS)} or operations {list(OPERATIONS)}"
-    if not isinstance(spec, str):
-        raise ConfigError(key, spec, allowed)
-    ops: set[str] = set()
-    for name in (n.strip() for n in spec.split(",") if n.strip()):
-        if name in GROUPS:
-            ops.update(GROUPS[name])
-        elif name in OPERATIONS:
-            ops.add(name)
-        else:
-            raise ConfigError(key, spec, allowed)
-    return frozenset(ops)
 
 
 def _matrix(rows, batch: int, device) -> torch.Tensor:
@@ -228,9 +206,9 @@ class AugmentPipe(nn.Module):
     ) -> torch.Tensor:
         if not bool(self.p > 0):
             return images
-        if self.ops & set(GROUPS["blit"] + GROUPS["geom"]):
+        if self.ops & set(ADA_GROUPS["blit"] + ADA_GROUPS["geom"]):
             images = self._geometric(images, generator)
-        if self.ops & set(GROUPS["color"]):
+        if self.ops & set(ADA_GROUPS["color"]):
             images = self._color(images, generator)
         return images
 

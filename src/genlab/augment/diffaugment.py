@@ -29,9 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.checks.errors import ConfigError
-
-DEFAULT_POLICY = "color,translation,cutout"
+from genlab.augment.policy import DEFAULT_POLICY, parse_policy
 
 
 def _rand(shape, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
@@ -98,25 +96,12 @@ def cutout(
     return x * mask.unsqueeze(1)
 
 
+# name -> operation; the names, for torch-free checks: genlab.augment.policy.DIFFAUGMENT_OPERATIONS
 OPERATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "color": color,
     "translation": translation,
     "cutout": cutout,
 }
-
-
-def parse_policy(policy: str, key: str = "model.augment.policy") -> tuple[str, ...]:
-    """``"color,translation"`` -> ``("color", "translation")``; unknown names raise a
-    ConfigError naming ``key`` and :data:`OPERATIONS`."""
-    if not isinstance(policy, str):
-        raise ConfigError(key, policy, f"a comma-separated string of {list(OPERATIONS)}")
-    names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    for name in names:
-        if name not in OPERATIONS:
-            raise ConfigError(
-                key, policy, f"a comma-separated list of {list(OPERATIONS)} (or '' for none)"
-            )
-    return names
 
 
 def diff_augment(

@@ -1,8 +1,10 @@
 """Checks of the run-level config (trainer, seed, checkpoints) before anything slow starts.
 
-Model and data configs validate themselves at instantiation (typed dataclasses / datamodule
-``__init__``); this covers the keys that go straight to third-party classes (Lightning's
-Trainer, ModelCheckpoint), whose own errors come late or as tracebacks.
+This covers the keys that go straight to third-party classes (Lightning's Trainer,
+ModelCheckpoint), whose own errors come late or as tracebacks. Model configs are typed
+dataclasses: ``genlab.train`` builds a builtin family's right after these checks, also before
+any heavy import (:func:`genlab.models.registry.check_model_config`); plugin families' and the
+data configs validate at instantiation (their ``__init__``).
 """
 
 from __future__ import annotations

@@ -74,6 +74,13 @@ def check_int(key: str, value: Any, minimum: int = 1, allow_none: bool = False) 
     return value
 
 
+def check_bool(key: str, value: Any) -> bool:
+    """``value`` if it is a bool (``true``/``false`` in YAML); else a ConfigError naming ``key``."""
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "true or false")
+    return value
+
+
 def check_choice(key: str, value: Any, choices: Any) -> Any:
     """``value`` if it is one of ``choices``; else a ConfigError naming ``key`` and them."""
     if value not in tuple(choices):

@@ -14,14 +14,16 @@ from genlab.runs.records import write_status
 def recorded_status(run_dir: str | Path | None, callbacks: list, **details: Any):
     """Write ``status.json`` around a fit: ``running``, then ``completed``, ``diverged``
     (DivergenceError, re-raised), ``interrupted`` (SIGTERM/SIGINT: re-raised as
-    :class:`genlab.checks.errors.RunInterrupted` with exit code 128 + signal) or ``failed``."""
+    :class:`genlab.checks.errors.RunInterrupted` with exit code 128 + signal) or ``failed``.
+    Only the global rank 0 writes (under DDP every rank runs this around its own fit)."""
+    from lightning.pytorch.utilities import rank_zero_only
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from genlab.callbacks.preemption import PreemptionCheckpoint
     from genlab.checks.errors import DivergenceError, RunInterrupted
 
     def write(status: str, **more: Any) -> None:
-        if run_dir is not None:
+        if run_dir is not None and rank_zero_only.rank == 0:
             write_status(run_dir, status, **details, **more)
 
     write("running")

@@ -44,7 +44,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
 
 from genlab.checks.errors import ConfigError
 from genlab.compat import batches_processed_this_epoch
@@ -91,8 +91,48 @@ def fixed_binarize(images: torch.Tensor, seed: int) -> torch.Tensor:
     return out
 
 
+class ImageBatch(Sequence):
+    """Images (B, C, H, W) and labels (B,) of a :class:`TensorImageDataset` fetched with one
+    indexing operation (its ``__getitems__``).
+
+    :func:`collate_images` (genlab's loaders) passes them through as ``[images, labels]``; as a
+    sequence of ``(image, label)`` samples, like the per-sample list torch expects from
+    ``__getitems__``, any other collate (e.g. ``default_collate`` in a user's own DataLoader)
+    builds the same batch from it.
+
+    Attributes:
+        images: uint8 (B, C, H, W), contiguous.
+        labels: int64 (B,).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self.images[index], int(self.labels[index])
+
+
+def collate_images(batch: Any) -> Any:
+    """Collate of genlab's DataLoaders: an :class:`ImageBatch` as ``[images, labels]`` (what
+    ``default_collate`` makes of the same samples, without touching each one); anything else
+    (a list of samples from ``__getitem__``) through ``default_collate``."""
+    if isinstance(batch, ImageBatch):
+        return [batch.images, batch.labels]
+    return default_collate(batch)
+
+
 class TensorImageDataset(Dataset):
-    """In-memory images: uint8 (N, C, H, W) plus int64 labels (N,)."""
+    """In-memory images: uint8 (N, C, H, W) plus int64 labels (N,).
+
+    ``dataset[i]`` is ``(image (C, H, W), int label)``; ``__getitems__(indices)`` (the batched
+    fetch torch's DataLoader uses when a dataset has it) is the same samples as an
+    :class:`ImageBatch`, gathered with one indexing operation.
+    """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
         if images.dtype != torch.uint8 or images.ndim != 4:
@@ -111,6 +151,10 @@ class TensorImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> ImageBatch:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return ImageBatch(self.images[index].contiguous(), self.labels[index])
 
 
 class ResumableRandomSampler(Sampler[int]):
@@ -358,6 +402,7 @@ class ImageDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             generator=generator,
+            collate_fn=collate_images,  # in-memory datasets: one indexing op per batch
         )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> dict[str, torch.Tensor]:

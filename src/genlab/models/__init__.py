@@ -1,9 +1,23 @@
-"""LightningModules, one folder per model family."""
+"""LightningModules, one folder per model family.
 
-from genlab.models.base import GenerativeModule
-from genlab.models.gan import GAN, GANConfig
-from genlab.models.vae import VAE, VAEConfig
+Every name below loads its module on first use: importing a family's torch-free config
+(``genlab.models.gan.config`` ...) or :mod:`genlab.models.registry` imports neither torch nor
+Lightning, so config errors are reported before any heavy import. Families by registered name:
+:mod:`genlab.models.registry`.
+"""
 
-MODEL_CLASSES = {"GAN": GAN, "VAE": VAE}
+from __future__ import annotations
 
-__all__ = ["GAN", "GANConfig", "VAE", "VAEConfig", "GenerativeModule", "MODEL_CLASSES"]
+from genlab.lazy_exports import lazy_exports
+
+_LAZY = {
+    "GenerativeModule": "genlab.models.base",
+    "GAN": "genlab.models.gan.module",
+    "GANConfig": "genlab.models.gan.config",
+    "VAE": "genlab.models.vae.module",
+    "VAEConfig": "genlab.models.vae.config",
+}
+
+__all__ = ["GAN", "GANConfig", "VAE", "VAEConfig", "GenerativeModule"]
+
+__getattr__ = lazy_exports(__name__, _LAZY)

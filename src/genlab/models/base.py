@@ -13,21 +13,30 @@ callback use only the names below (no family names, no attribute probing):
   (likelihoods for VAEs, nothing for GANs);
 * :attr:`~GenerativeModule.loss_parts` (the divergence guard), ``schedule_step()`` (the step
   counter schedules use), ``counters()``/``load_counters()`` (resumable counters).
+
+Families log their training-step scalars through :meth:`GenerativeModule.log_train_scalars`
+(only on the steps Lightning writes) and list the networks ``model.compile`` /
+``model.channels_last`` act on in :attr:`GenerativeModule.networks`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 import hydra.utils
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
 
 import genlab
 from genlab.checks.errors import ConfigError
 from genlab.checks.values import config_from_kwargs
+from genlab.compat import batches_processed_this_epoch, lightning_writes_logs_now
 from genlab.runs.distributed import all_gather_objects, broadcast_buffers
 from genlab.runs.records import environment_info
 from genlab.runs.rng import get_rng_states, rank_seed, seed_global_streams, set_rng_states
@@ -36,6 +45,24 @@ from genlab.runs.rng import get_rng_states, rank_seed, seed_global_streams, set_
 def build_optimizer(spec: dict[str, Any], params) -> torch.optim.Optimizer:
     """Instantiate an optimizer from a ``{_target_: ..., lr: ...}`` spec for ``params``."""
     return hydra.utils.instantiate({**spec, "_partial_": True})(params)
+
+
+def channels_last_inputs(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Forward pre-hook of ``model.channels_last``: 4-D float tensor arguments (images,
+    feature maps) in ``torch.channels_last`` memory format; everything else unchanged."""
+    return tuple(
+        a.contiguous(memory_format=torch.channels_last)
+        if isinstance(a, torch.Tensor) and a.ndim == 4 and a.is_floating_point()
+        else a
+        for a in args
+    )
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU backend (Inductor) would use: ``$CXX`` or the
+    first of g++, clang++, c++ on ``PATH``; None when there is none."""
+    candidates = [os.environ.get("CXX", ""), "g++", "clang++", "c++"]
+    return next((found for c in candidates if c and (found := shutil.which(c))), None)
 
 
 class GenerativeModule(pl.LightningModule):
@@ -53,6 +80,9 @@ class GenerativeModule(pl.LightningModule):
         supports_reconstruction: ``reconstruct`` is implemented.
         loss_parts: optimizer part (the child module owning the optimizer's parameters, or
             ``"model"`` with one optimizer) -> the logged loss behind its gradients.
+        networks: names of the child networks ``model.compile`` and ``model.channels_last``
+            act on (a ModuleList/ModuleDict stands for each module in it); empty = the family
+            offers neither option.
     """
 
     config_class: ClassVar[type]
@@ -60,12 +90,25 @@ class GenerativeModule(pl.LightningModule):
     sample_options: ClassVar[frozenset[str]] = frozenset()
     supports_reconstruction: ClassVar[bool] = False
     loss_parts: ClassVar[dict[str, str]] = {"model": "train/loss"}
+    networks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **kwargs: Any):
         super().__init__()
         self.config = config_from_kwargs(self.config_class, kwargs)
         self.save_hyperparameters(dataclasses.asdict(self.config))
         self.run_config: dict[str, Any] | None = None  # the resolved run config, set by train()
+        reason = self.compile_unsupported_reason() if self._option("compile") else None
+        if reason is not None:
+            raise ConfigError("model.compile", True, f"false ({reason})")
+        if self._option("channels_last") and not self.networks:
+            raise ConfigError(
+                "model.channels_last", True, f"false (the {self.family} family lists no networks)"
+            )
+        self._speed_options_applied = False
+        self._train_scalars: dict[str, Any] = {}  # latest value of each name this epoch
+        self._train_scalars_epoch = -1
+        self._train_scalars_bar: Collection[str] = ()
+        self._train_scalars_pending = False  # values of this step not logged yet
 
     # -- the protocol the CLIs and callbacks use ---------------------------------------------
     def generate(
@@ -113,6 +156,126 @@ class GenerativeModule(pl.LightningModule):
                 f"unset: the {self.family} family takes the options {sorted(self.sample_options)}",
             )
         return {k: v for k, v in requested.items() if v is not None}
+
+    # -- training-step logging ----------------------------------------------------------------
+    def log_train_scalars(
+        self, values: dict[str, torch.Tensor | float], prog_bar: Collection[str] = ()
+    ) -> None:
+        """Log this training step's scalars (name -> 0-dim tensor or number; per step, not
+        per epoch), the names in ``prog_bar`` also on the progress bar.
+
+        Lightning writes step metrics to the loggers only every ``trainer.log_every_n_steps``
+        batches (and when stopping), yet every ``self.log`` costs ~0.2 ms of Python in its
+        result collection. So the values are kept (the latest of each name this epoch) and
+        logged, with one ``log_dict`` call (and one for the progress-bar names), only on the
+        steps Lightning writes, on the last batch of each epoch and of the run (so that
+        epoch-end callbacks and ``genlab.train``'s returned metrics see the last step's
+        values) and when a callback stops training after the step (``trainer.max_time``).
+        The loggers (``metrics.csv``, wandb) get exactly the rows that logging every step
+        gives, a name logged only on some steps (GAN ``train/loss_g`` with ``n_critic > 1``)
+        included: Lightning repeats the latest value of the epoch there too. Between those
+        steps ``trainer.callback_metrics`` and the progress bar hold the last logged values.
+        The divergence guard does not read these (it checks the losses given to backward).
+        """
+        if self._train_scalars_epoch != self.current_epoch:  # Lightning resets them per epoch
+            self._train_scalars.clear()
+            self._train_scalars_epoch = self.current_epoch
+        for name, value in values.items():  # no autograd graph kept alive until logged
+            self._train_scalars[name] = value.detach() if isinstance(value, torch.Tensor) else value
+        self._train_scalars_bar = prog_bar
+        trainer = self._attached_trainer()
+        if trainer is None or lightning_writes_logs_now(trainer):  # genlab.compat
+            self._flush_train_scalars()
+        else:
+            self._train_scalars_pending = True
+
+    def _attached_trainer(self) -> pl.Trainer | None:
+        try:
+            return self.trainer
+        except RuntimeError:  # "not attached to a Trainer"
+            return None
+
+    def _flush_train_scalars(self) -> None:
+        values, bar = self._train_scalars, self._train_scalars_bar
+        plain = {k: v for k, v in values.items() if k not in bar}
+        shown = {k: v for k, v in values.items() if k in bar}
+        for logged, on_bar in ((plain, False), (shown, True)):
+            if logged:
+                self.log_dict(logged, prog_bar=on_bar, on_step=True, on_epoch=False)
+        self._train_scalars_pending = False
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Log the step's pending :meth:`log_train_scalars` values when this batch ends the
+        epoch or the run, or Lightning writes it after all (a callback stopped training)."""
+        if not self._train_scalars_pending:
+            return
+        trainer = self.trainer
+        max_steps = trainer.max_steps
+        if (
+            lightning_writes_logs_now(trainer)
+            or batches_processed_this_epoch(trainer) >= trainer.num_training_batches
+            or (max_steps is not None and max_steps >= 0 and trainer.global_step >= max_steps)
+        ):
+            self._flush_train_scalars()
+
+    # -- speed options (model.compile, model.channels_last) --------------------------------
+    def _option(self, name: str) -> bool:
+        return bool(getattr(self.config, name, False))
+
+    def compile_unsupported_reason(self) -> str | None:
+        """Why ``model.compile=true`` cannot work with this config (one phrase), or None.
+        Default: None when the family lists :attr:`networks`."""
+        if not self.networks:
+            return f"the {self.family} family lists no networks to compile"
+        return None
+
+    def speed_option_modules(self) -> list[nn.Module]:
+        """The modules :attr:`networks` names (each module of a ModuleList/ModuleDict)."""
+        modules: list[nn.Module] = []
+        for name in self.networks:
+            net = getattr(self, name, None)
+            if not isinstance(net, nn.Module):
+                raise ConfigError(
+                    "model.compile" if self._option("compile") else "model.channels_last",
+                    True,
+                    f"false ({type(self).__name__} has no network {name!r} of its "
+                    f"`networks` {list(self.networks)})",
+                )
+            members = net.values() if isinstance(net, nn.ModuleDict) else net
+            modules.extend(members if isinstance(net, nn.ModuleList | nn.ModuleDict) else [net])
+        return modules
+
+    def apply_speed_options(self) -> None:
+        """Once, before fitting: ``model.channels_last`` converts the weights of every
+        :attr:`networks` module to ``torch.channels_last`` and its 4-D inputs through a
+        forward pre-hook (:func:`channels_last_inputs`); ``model.compile`` compiles each
+        module in place (``nn.Module.compile``: same parameters and state-dict keys, so
+        checkpoints load with or without it). A ConfigError when a CPU run has no C++
+        compiler (torch.compile's CPU backend needs one)."""
+        channels_last, compile_ = self._option("channels_last"), self._option("compile")
+        if self._speed_options_applied or not (channels_last or compile_):
+            return
+        trainer = self._attached_trainer()
+        device = trainer.strategy.root_device if trainer is not None else self.device
+        if compile_ and device.type == "cpu" and cpp_compiler() is None:
+            raise ConfigError(
+                "model.compile",
+                True,
+                "false on this machine (torch.compile on a CPU needs a C++ compiler: install "
+                "g++ or clang++, or set CXX)",
+            )
+        for module in self.speed_option_modules():
+            if channels_last:
+                module.to(memory_format=torch.channels_last)
+                module.register_forward_pre_hook(channels_last_inputs)
+            if compile_:
+                module.compile()
+        self._speed_options_applied = True
+
+    def setup(self, stage: str) -> None:
+        """Before fitting: :meth:`apply_speed_options`."""
+        if stage == "fit":
+            self.apply_speed_options()
 
     # -- multi-process training --------------------------------------------------------------
     def sync_buffers(self) -> None:

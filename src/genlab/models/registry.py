@@ -11,6 +11,10 @@ third-party package adds one without editing genlab by declaring an entry point 
 A checkpoint records the name (``checkpoint["genlab"]["family"]``); loading looks the name up
 here and refuses anything unregistered. Nothing read from a file is ever imported: the
 registry maps names to classes that installed code declared.
+
+:func:`check_model_config` builds a builtin family's typed config from the composed
+``cfg.model`` before anything heavy is imported (this module imports neither torch nor
+Lightning), so ``genlab.train`` refuses a bad model value in about a second.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.checks.errors import ConfigError
+from genlab.checks.values import config_from_kwargs
 
 ENTRY_POINT_GROUP = "genlab.models"
 BUILTIN: dict[str, str] = {
@@ -31,6 +36,72 @@ BUILTIN: dict[str, str] = {
     "vqvae": "genlab.models.vqvae:VQVAE",
     "vqvae_prior": "genlab.models.vqvae:VQVAEPrior",
 }
+
+# The typed config dataclass of each builtin family: torch-free modules (pinned against each
+# class's ``config_class`` by tests/test_config_errors_early.py).
+BUILTIN_CONFIGS: dict[str, str] = {
+    "gan": "genlab.models.gan.config:GANConfig",
+    "vae": "genlab.models.vae.config:VAEConfig",
+    "hvae": "genlab.models.vae.config:HierarchicalVAEConfig",
+    "ladder_vae": "genlab.models.vae.config:LadderVAEConfig",
+    "vqvae": "genlab.models.vqvae.config:VQVAEConfig",
+    "vqvae_prior": "genlab.models.vqvae.config:VQVAEPriorConfig",
+}
+# ``model._target_`` paths of the builtin families (the shipped configs', each family package's
+# and each defining module's) -> family name. Any other target (a plugin family) is checked by
+# its own ``__init__`` when Hydra instantiates it.
+BUILTIN_TARGETS: dict[str, str] = {
+    "genlab.models.GAN": "gan",
+    "genlab.models.gan.GAN": "gan",
+    "genlab.models.gan.module.GAN": "gan",
+    "genlab.models.VAE": "vae",
+    "genlab.models.vae.VAE": "vae",
+    "genlab.models.vae.module.VAE": "vae",
+    "genlab.models.vae.HierarchicalVAE": "hvae",
+    "genlab.models.vae.hierarchical.HierarchicalVAE": "hvae",
+    "genlab.models.vae.LadderVAE": "ladder_vae",
+    "genlab.models.vae.ladder.LadderVAE": "ladder_vae",
+    "genlab.models.vqvae.VQVAE": "vqvae",
+    "genlab.models.vqvae.module.VQVAE": "vqvae",
+    "genlab.models.vqvae.VQVAEPrior": "vqvae_prior",
+    "genlab.models.vqvae.prior.VQVAEPrior": "vqvae_prior",
+}
+# Hydra's own keys of an instantiated node (not keyword arguments of the class)
+_HYDRA_KEYS = ("_target_", "_recursive_", "_convert_", "_partial_", "_args_")
+
+
+def builtin_config_class(name: str) -> type:
+    """The typed config dataclass of the builtin family ``name`` (imports no torch)."""
+    module, _, attr = BUILTIN_CONFIGS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def check_model_config(model: Any) -> None:
+    """Build the typed config of a builtin family from ``model`` (the composed ``cfg.model``)
+    the way :class:`genlab.models.base.GenerativeModule` does at instantiation (the resolved
+    keyword arguments through :func:`genlab.checks.values.config_from_kwargs`), so a bad value
+    raises the same ConfigError, before torch or Lightning are imported.
+
+    Skipped, and so left to instantiation as before: a ``_target_`` not in
+    :data:`BUILTIN_TARGETS` (plugin families), a node Hydra would not pass as plain keyword
+    arguments (``_args_``, ``_partial_``, recursive instantiation) and one that does not resolve
+    (e.g. a missing ``???`` value: Hydra reports it)."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(model, DictConfig):
+        return
+    target = model.get("_target_")
+    name = BUILTIN_TARGETS.get(target) if isinstance(target, str) else None
+    plain_kwargs = model.get("_recursive_", True) is False and not model.get("_partial_", False)
+    if name is None or not plain_kwargs or "_args_" in model:
+        return
+    try:
+        resolved = OmegaConf.to_container(model, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException:
+        return
+    kwargs = {str(k): v for k, v in resolved.items() if k not in _HYDRA_KEYS}
+    config_from_kwargs(builtin_config_class(name), kwargs)
 
 
 def _declared() -> dict[str, Any]:

@@ -13,9 +13,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from genlab.checks.errors import ConfigError
+from genlab.nets.catalog import D_NORMS
 from genlab.nets.shapes import conv_layout
-
-D_NORMS = ("batch", "instance", "layer", "none")
 
 
 def _d_norm(kind: str, num_channels: int) -> nn.Module:

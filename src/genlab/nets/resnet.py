@@ -44,6 +44,7 @@ from torch import nn
 
 from genlab.checks.errors import ConfigError
 from genlab.checks.values import positive_int
+from genlab.nets.catalog import RESNET_SIZES
 from genlab.nets.layers import (
     ClassConditionalBatchNorm2d,
     LinearConditionalBatchNorm2d,
@@ -53,6 +54,7 @@ from genlab.nets.layers import (
     embedding,
     linear,
 )
+from genlab.nets.shapes import check_net_args
 
 # image_size -> (bottom width b, widths / base_channels: w_0 then the output of each G block)
 G_LAYOUTS = {
@@ -68,7 +70,6 @@ D_LAYOUTS = {
     64: ((1, True), (2, True), (4, True), (8, True), (16, True)),
     128: ((1, True), (2, True), (4, True), (8, True), (16, True), (16, False)),
 }
-RESNET_SIZES = tuple(sorted(G_LAYOUTS))
 UPSAMPLE_MODES = ("nearest", "bilinear")
 D_POOLINGS = ("sum", "mean")
 _RESIDUAL_GAIN = math.sqrt(2.0)  # Glorot gain of the residual convs (SNGAN, mimicry)
@@ -76,19 +77,8 @@ _RESIDUAL_GAIN = math.sqrt(2.0)  # Glorot gain of the residual convs (SNGAN, mim
 
 def _check_common(image_size, channels, num_classes, base_channels, init, net: str) -> None:
     """The checks both nets share; ``net`` is ``generator`` or ``discriminator``."""
-    if image_size not in G_LAYOUTS:
-        raise ConfigError(
-            "data.image_size",
-            image_size,
-            f"one of {list(RESNET_SIZES)} for model.{net}.arch=resnet"
-            " (resize the data with data.image_size)",
-        )
-    if not positive_int(channels):
-        raise ConfigError("model.channels", channels, "an integer >= 1")
-    if num_classes is not None and not positive_int(num_classes):
-        raise ConfigError("model.num_classes", num_classes, "null or an integer >= 1")
-    if not positive_int(base_channels):
-        raise ConfigError(f"model.{net}.base_channels", base_channels, "an integer >= 1")
+    widths = {"base_channels": base_channels}
+    check_net_args("resnet", net, RESNET_SIZES, image_size, channels, num_classes, widths)
     check_init(init, f"model.{net}.init")
 
 

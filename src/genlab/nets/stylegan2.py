@@ -36,8 +36,9 @@ from torch import nn
 
 from genlab.checks.errors import ConfigError
 from genlab.checks.values import positive_int
+from genlab.nets.catalog import STYLEGAN2_SIZES
+from genlab.nets.shapes import check_net_args
 
-STYLEGAN2_SIZES = (32, 64, 128, 256, 512, 1024)
 NOISE_MODES = ("random", "const", "none")
 _LRELU_GAIN = math.sqrt(2.0)
 
@@ -182,23 +183,6 @@ def _channels(resolution: int, channel_base: int, channel_max: int) -> int:
     return max(1, min(channel_base // resolution, channel_max))
 
 
-def _check_common(image_size, channels, num_classes, channel_base, channel_max, net) -> None:
-    if image_size not in STYLEGAN2_SIZES:
-        raise ConfigError(
-            "data.image_size",
-            image_size,
-            f"one of {list(STYLEGAN2_SIZES)} for model.{net}.arch=stylegan2"
-            " (resize the data with data.image_size)",
-        )
-    if not positive_int(channels):
-        raise ConfigError("model.channels", channels, "an integer >= 1")
-    if num_classes is not None and not positive_int(num_classes):
-        raise ConfigError("model.num_classes", num_classes, "null or an integer >= 1")
-    for key, value in (("channel_base", channel_base), ("channel_max", channel_max)):
-        if not positive_int(value):
-            raise ConfigError(f"model.{net}.{key}", value, "an integer >= 1")
-
-
 class StyleGAN2Generator(nn.Module):
     """z (B, latent_dim) [+ labels (B,)] -> images (B, channels, image_size, image_size).
 
@@ -227,7 +211,10 @@ class StyleGAN2Generator(nn.Module):
         style_mixing_prob: float = 0.9,
     ):
         super().__init__()
-        _check_common(image_size, channels, num_classes, channel_base, channel_max, "generator")
+        widths = {"channel_base": channel_base, "channel_max": channel_max}
+        check_net_args(
+            "stylegan2", "generator", STYLEGAN2_SIZES, image_size, channels, num_classes, widths
+        )
         for key, value in (
             ("model.latent_dim", latent_dim),
             ("model.generator.w_dim", w_dim),
@@ -332,7 +319,10 @@ class StyleGAN2Discriminator(nn.Module):
         class_mapping_layers: int = 8,
     ):
         super().__init__()
-        _check_common(image_size, channels, num_classes, channel_base, channel_max, "discriminator")
+        widths = {"channel_base": channel_base, "channel_max": channel_max}
+        check_net_args(
+            "stylegan2", "discriminator", STYLEGAN2_SIZES, image_size, channels, num_classes, widths
+        )
         if not positive_int(mbstd_group_size):
             key = "model.discriminator.mbstd_group_size"
             raise ConfigError(key, mbstd_group_size, "an integer >= 1")

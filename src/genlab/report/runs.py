@@ -3,7 +3,8 @@
 A run directory is what ``python -m genlab.train`` writes: ``.hydra/config.yaml``,
 ``.hydra/overrides.yaml``, ``csv/metrics.csv`` (one row per logging step, empty cells for
 metrics not logged at that step), ``samples/last.png``, ``sample_quality.json`` (what the FIDs
-measured, :mod:`genlab.report.protocol`) and, in a multirun, ``job_status.yaml``.
+measured, :mod:`genlab.report.protocol`) and ``status.json`` (the run's status; a sweep job's
+number and overrides too).
 
 Everything is read as data: YAML through OmegaConf without resolving interpolations, JSON with
 :mod:`json`; nothing named in a run directory is imported, instantiated or called.
@@ -166,17 +167,9 @@ def load_run(path: Path) -> Run:
     config = config if isinstance(config, dict) else {}
     overrides = _yaml_data(hydra_dir / "overrides.yaml")
     overrides = overrides if isinstance(overrides, list) else []
-    status, error = "unknown", None
-    job = _yaml_data(path / "job_status.yaml")
-    if isinstance(job, dict):
-        status, error = str(job.get("status", "unknown")), job.get("error")
-        error = None if error is None else str(error)
-    recorded = read_status(path)  # <run dir>/status.json of genlab.train (single runs too)
-    if not isinstance(recorded, dict):
-        recorded = None
-    if recorded and (status == "unknown" or recorded.get("status") in ("diverged", "interrupted")):
-        status, error = str(recorded.get("status")), recorded.get("error", error)
-        error = None if error is None else str(error)
+    recorded = read_status(path) or {}  # <run dir>/status.json: single runs and sweep jobs
+    status = str(recorded.get("status", "unknown"))
+    error = None if recorded.get("error") is None else str(recorded["error"])
     grid = path / "samples" / "last.png"
     return Run(
         path=path,

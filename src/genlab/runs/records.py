@@ -6,7 +6,9 @@
   ``checkpoint["genlab"]["env"]``.
 * ``status.json``: ``{"status": "running" | "completed" | "diverged" | "interrupted" |
   "failed", ...}``, rewritten (atomically) when the run's state changes, so a sweep report can
-  tell a diverged run from a finished one without parsing logs.
+  tell a diverged run from a finished one without parsing logs. It is the one status file of
+  single runs and sweep jobs alike: in a multirun the job adds ``num``, ``swept``,
+  ``overrides`` and ``value`` (:func:`update_status`, :mod:`genlab.sweeps.multirun`).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def write_env(
     return path
 
 
-def write_status(run_dir: str | Path, status: str, **details: Any) -> Path:
+def write_status(run_dir: str | Path, status: str, /, **details: Any) -> Path:
     """``<run dir>/status.json`` = ``{"status": status, "time": ..., **details}``."""
     path = Path(run_dir) / STATUS_FILE
     atomic_write_json(
@@ -107,9 +109,31 @@ def write_status(run_dir: str | Path, status: str, **details: Any) -> Path:
     return path
 
 
+def update_status(run_dir: str | Path, status: str, /, **details: Any) -> Path:
+    """Rewrite ``status.json`` with ``status``, keeping what the file already records (e.g. a
+    sweep job's ``num`` and ``overrides`` added to the run's own ``resumed_from``)."""
+    recorded = read_status(run_dir) or {}
+    kept = {k: v for k, v in recorded.items() if k not in ("status", "time")}
+    return write_status(run_dir, status, **{**kept, **details})
+
+
 def read_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's ``status.json`` as plain data (JSON: nothing in it is resolved or run), or
+    None when it is missing or not a JSON object."""
     path = Path(run_dir) / STATUS_FILE
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def read_job_statuses(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """The ``status.json`` of every sweep job below ``sweep_dir`` (those with a job ``num``),
+    by job number."""
+    statuses = []
+    for path in Path(sweep_dir).rglob(STATUS_FILE):
+        status = read_status(path.parent)
+        if status is not None and isinstance(status.get("num"), int):
+            statuses.append(status)
+    return sorted(statuses, key=lambda s: s["num"])

@@ -5,7 +5,8 @@
   dir) or crashes (joblib: ``--pipe`` missing). The patch re-launches only the current job:
   ``python -m genlab.train <this job's overrides> hydra.run.dir=<its run dir> hydra.mode=RUN``.
 - ``multirun_job``: wraps the task function. In a multirun a failing job is logged (traceback
-  in the job's log), recorded in ``<run dir>/job_status.yaml`` and returns NaN so the sweep goes
+  in the job's log), recorded in the job's ``<run dir>/status.json`` (the one status file of
+  every run, :mod:`genlab.runs.records`) and returns NaN so the sweep goes
   on (Optuna records the trial as failed); the DDP environment of the job is cleaned so the next
   job in the same process starts its own processes.
 - ``HydraConfigAtSweepStartCallback`` (Hydra callback): ``${hydra:runtime.cwd}`` (in
@@ -32,10 +33,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.compat import parse_overrides, replace_hydra_launch_command
+from genlab.runs.records import STATUS_FILE, read_job_statuses, read_status, update_status
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "job_status.yaml"
 SUMMARY_FILE = "sweep_summary.yaml"
 DDP_ENV_KEYS = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 _NOT_RELAUNCHED = ("hydra.mode", "hydra.run.dir", "hydra.output_subdir", "hydra.job.name")
@@ -115,10 +116,16 @@ def _reset_distributed(saved_env: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-def write_status(status: dict[str, Any]) -> None:
-    """Write ``<status["run_dir"]>/job_status.yaml``."""
-    Path(status["run_dir"]).mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(status), Path(status["run_dir"]) / STATUS_FILE)
+def record_job(info: dict[str, Any], status: str, **details: Any) -> None:
+    """Add the job's ``info`` (num, swept, overrides, run_dir) and outcome to its run's
+    ``status.json``. A run that recorded itself as ``diverged`` or ``interrupted`` keeps that
+    status (the sweep still counts it as not completed)."""
+    run_dir = Path(info["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    recorded = (read_status(run_dir) or {}).get("status")
+    if status == "failed" and recorded in ("diverged", "interrupted"):
+        status = recorded
+    update_status(run_dir, status, **info, **details)
 
 
 def multirun_job(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
@@ -148,23 +155,15 @@ def multirun_job(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], An
             if config_error is None:
                 log.error("Job failed:\n" + traceback.format_exc())
             log.error(f"Job #{info['num']} failed: {message}")
-            write_status({**info, "status": "failed", "error": message[:2000]})
+            record_job(info, "failed", error=message[:2000])
             return math.nan
         finally:
             _reset_distributed(saved_env)
         number = float(value) if isinstance(value, (int, float)) else None
-        write_status({**info, "status": "completed", "value": number})
+        record_job(info, "completed", value=number)
         return value
 
     return wrapper
-
-
-def read_statuses(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Every job's status under ``sweep_dir``, by job number."""
-    statuses = []
-    for path in Path(sweep_dir).rglob(STATUS_FILE):
-        statuses.append(OmegaConf.to_container(OmegaConf.load(path)))
-    return sorted(statuses, key=lambda s: s.get("num", 0))
 
 
 class HydraConfigAtSweepStartCallback(Callback):
@@ -190,7 +189,7 @@ class SweepSummaryCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        statuses = read_statuses(sweep_dir)
+        statuses = read_job_statuses(sweep_dir)
         if not statuses:
             return
         failed = [s for s in statuses if s["status"] != "completed"]

@@ -2,52 +2,25 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
-from genlab.augment.ada import parse_ops
-from genlab.augment.diffaugment import parse_policy
+from genlab.augment.policy import parse_ops, parse_policy
 from genlab.checks.errors import ConfigError
-from genlab.checks.values import check_optimizer, number, positive_int, require
-from genlab.losses.gan import GAN_LOSSES
-from genlab.nets.dcgan import D_NORMS, DCGANDiscriminator, DCGANGenerator
-from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
-from genlab.nets.resnet import RESNET_SIZES, ResNetDiscriminator, ResNetGenerator
-from genlab.nets.shapes import CONV_LAYOUTS
-from genlab.nets.stylegan2 import STYLEGAN2_SIZES, StyleGAN2Discriminator, StyleGAN2Generator
+from genlab.checks.values import check_bool, check_optimizer, number, positive_int, require
+from genlab.losses.names import GAN_LOSS_NAMES
+from genlab.nets.catalog import (
+    ARCH_SIZES,
+    D_NORMS,
+    DISCRIMINATOR_OPTIONS,
+    GAN_ARCHS,
+    GENERATOR_OPTIONS,
+)
 
-# The fixed table of networks ``model.{generator,discriminator}.arch`` picks from (never a
-# class named in a config file), and the image sizes each takes (None: any size).
-GENERATORS: dict[str, type[nn.Module]] = {
-    "dcgan": DCGANGenerator,
-    "mlp": MLPGenerator,
-    "resnet": ResNetGenerator,
-    "stylegan2": StyleGAN2Generator,
-}
-DISCRIMINATORS: dict[str, type[nn.Module]] = {
-    "dcgan": DCGANDiscriminator,
-    "mlp": MLPDiscriminator,
-    "resnet": ResNetDiscriminator,
-    "stylegan2": StyleGAN2Discriminator,
-}
-ARCH_SIZES: dict[str, tuple[int, ...] | None] = {
-    "dcgan": tuple(sorted(CONV_LAYOUTS)),
-    "mlp": None,
-    "resnet": RESNET_SIZES,
-    "stylegan2": STYLEGAN2_SIZES,
-}
-GAN_ARCHS = tuple(GENERATORS)
+# Everything below is plain data (genlab.nets.catalog, genlab.losses.names,
+# genlab.augment.policy): this module imports no torch, so a bad value is refused before any
+# heavy import. The arch -> class tables are genlab.nets.zoo.GENERATORS / DISCRIMINATORS.
 AUGMENTS = ("none", "diffaugment", "ada")
-# constructor arguments filled by the GAN itself, not by the ``generator``/``discriminator`` dict
-_SHAPE_ARGS = {"self", "latent_dim", "channels", "image_size", "num_classes"}
-
-
-def net_options(net: type[nn.Module]) -> list[str]:
-    """The keys a ``model.generator``/``model.discriminator`` dict may set for ``net``."""
-    return [p for p in inspect.signature(net.__init__).parameters if p not in _SHAPE_ARGS]
 
 
 def check_net_spec(name: str, spec: dict[str, Any], image_size: int) -> str:
@@ -63,8 +36,7 @@ def check_net_spec(name: str, spec: dict[str, Any], image_size: int) -> str:
             f"one of {list(sizes)} for model.{name}.arch={arch} (resize the data with "
             "data.image_size where the datamodule can, or pick another arch)",
         )
-    net = (GENERATORS if name == "generator" else DISCRIMINATORS)[arch]
-    allowed = net_options(net)
+    allowed = list((GENERATOR_OPTIONS if name == "generator" else DISCRIMINATOR_OPTIONS)[arch])
     for key in spec:
         if key != "arch" and key not in allowed:
             raise ConfigError(f"model.{name}.{key}", spec[key], f"a key of arch={arch}: {allowed}")
@@ -103,15 +75,15 @@ class GANConfig:
         channels: image channels, 1 or 3 (from ``${data.channels}``).
         num_classes: classes in the data (``${data.num_classes}``), used when ``conditional``.
         latent_dim: size of z ~ N(0, I).
-        loss: name in ``genlab.losses.gan.GAN_LOSSES``.
+        loss: name in ``genlab.losses.gan.GAN_LOSSES`` (:data:`genlab.losses.names.GAN_LOSS_NAMES`).
         conditional: class-conditional G (label embedding) and projection D.
         generator: ``{arch: dcgan|mlp|resnet|stylegan2, ...}``; every other key is an argument
-            of that arch's net (:data:`GENERATORS`: e.g. ``base_channels`` for dcgan/resnet,
+            of that arch's net (:data:`genlab.nets.zoo.GENERATORS`: e.g. ``base_channels`` for dcgan/resnet,
             ``hidden_dims`` for mlp, ``class_embedding_dim``/``hierarchical_z``/
             ``attention_resolution``/``spectral_norm`` for resnet, ``channel_base``/
             ``mapping_layers``/``style_mixing_prob`` for stylegan2). An unknown key or an image
             size the arch does not take is a ConfigError before anything is built.
-        discriminator: ``{arch, ...}`` likewise (:data:`DISCRIMINATORS`: ``norm:
+        discriminator: ``{arch, ...}`` likewise (:data:`genlab.nets.zoo.DISCRIMINATORS`: ``norm:
             batch|instance|layer|none`` and ``spectral_norm`` for dcgan/mlp; ``spectral_norm``,
             ``pooling``, ``wide`` for resnet; ``mbstd_group_size`` for stylegan2).
         augment: ``none`` | ``diffaugment`` (Zhao et al. 2020) | ``ada`` (Karras et al. 2020):
@@ -142,6 +114,8 @@ class GANConfig:
             metrics, ``genlab.sample``) uses it when on. Only G is averaged, once per applied
             generator step; it is part of the state dict (saved, restored on resume).
         ema_start: warm-up: for the first ``ema_start`` generator steps the EMA copies G.
+        compile: ``torch.compile`` the networks (a bool; false = eager).
+        channels_last: ``channels_last`` memory format for the conv nets (a bool).
     """
 
     image_size: int
@@ -177,13 +151,16 @@ class GANConfig:
     pl_weight: float = 0.0
     pl_every: int = 4
     pl_batch_shrink: int = 2
+    compile: bool = False
+    channels_last: bool = False
 
     def __post_init__(self):
         require(
             positive_int(self.latent_dim), "model.latent_dim", self.latent_dim, "an integer >= 1"
         )
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
-        require(self.loss in GAN_LOSSES, "model.loss", self.loss, f"one of {list(GAN_LOSSES)}")
+        ok = self.loss in GAN_LOSS_NAMES
+        require(ok, "model.loss", self.loss, f"one of {list(GAN_LOSS_NAMES)}")
         g_arch = check_net_spec("generator", self.generator, self.image_size)
         d_arch = check_net_spec("discriminator", self.discriminator, self.image_size)
         # the nets' own defaults when the key is absent: DCGAN D batch norm, others none
@@ -205,6 +182,8 @@ class GANConfig:
         if self.conditional:
             ok = positive_int(self.num_classes)
             require(ok, "model.num_classes", self.num_classes, "an integer >= 1 (labelled data)")
+        for key in ("compile", "channels_last"):
+            check_bool(f"model.{key}", getattr(self, key))
 
     def _check_regularisers(self, g_arch: str) -> None:
         """Augmentation, orthogonal and path-length settings."""

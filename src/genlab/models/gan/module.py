@@ -21,10 +21,11 @@ from genlab.compat import optimizer_step_uncounted
 from genlab.images import signed_to_unit, unit_to_signed
 from genlab.losses.gan import GAN_LOSSES, gradient_penalty, r1_penalty
 from genlab.models.base import GenerativeModule, build_optimizer
-from genlab.models.gan.config import DISCRIMINATORS, GENERATORS, GANConfig
+from genlab.models.gan.config import GANConfig
 from genlab.models.latents import normal_latents
 from genlab.nets.layers import orthogonal_regularization
 from genlab.nets.stylegan2 import PathLengthPenalty
+from genlab.nets.zoo import DISCRIMINATORS, GENERATORS
 
 
 def build_generator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
@@ -79,6 +80,7 @@ class GAN(GenerativeModule):
     sample_options = frozenset({"truncation", "temperature", "labels", "use_ema"})
     loss_parts = {"discriminator": "train/loss_d", "generator": "train/loss_g"}
     syncs_own_gradients = True  # under GANDDPStrategy: all-reduces G or D grads before a step
+    networks = ("generator", "discriminator")  # what model.compile / channels_last act on
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -105,6 +107,18 @@ class GAN(GenerativeModule):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generator(z, labels)
+
+    def compile_unsupported_reason(self) -> str | None:
+        """``model.compile`` and a penalty that differentiates twice (gradient penalty, R1,
+        path length) do not mix: torch.compile's backward cannot build a graph itself."""
+        cfg = self.config
+        for key in ("gp_weight", "r1_gamma", "pl_weight"):
+            if getattr(cfg, key) > 0:
+                return (
+                    f"model.{key}={getattr(cfg, key)} needs a double backward, which "
+                    "torch.compile does not support"
+                )
+        return super().compile_unsupported_reason()
 
     # -- sampling (the GenerativeModule protocol) ---------------------------------------------
     def sample_latent(self, num_samples: int, generator: torch.Generator | None = None):
@@ -328,8 +342,8 @@ class GAN(GenerativeModule):
         logs["train/d_step"] = float(self.d_steps)
         if self.skipped_g_steps:
             logs["train/skipped_g_steps"] = float(self.skipped_g_steps)
-        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False)
-        self.log("train/loss_d", loss_d, prog_bar=True)
+        logs["train/loss_d"] = loss_d
+        self.log_train_scalars(logs, prog_bar=("train/loss_d",))  # on the steps Lightning writes
 
     def _after_generator_step(self, applied: bool) -> None:
         """LR schedulers (both) and the EMA advance once per *applied* generator step."""

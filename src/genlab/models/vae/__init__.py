@@ -1,13 +1,20 @@
-from genlab.models.vae.config import VAEConfig
-from genlab.models.vae.hierarchical import HierarchicalVAE, HierarchicalVAEConfig
-from genlab.models.vae.ladder import LadderVAE, LadderVAEConfig
-from genlab.models.vae.module import VAE
+"""VAE family: the single-latent VAE, the L-layer hierarchical VAE and the ladder VAE. The
+configs (:mod:`genlab.models.vae.config`) import no torch; each module class loads its module
+(torch, Lightning) on first use, so checking a config stays light."""
 
-__all__ = [
-    "VAE",
-    "VAEConfig",
-    "HierarchicalVAE",
-    "HierarchicalVAEConfig",
-    "LadderVAE",
-    "LadderVAEConfig",
-]
+from __future__ import annotations
+
+from genlab.lazy_exports import lazy_exports
+
+_LAZY = {
+    "VAE": "genlab.models.vae.module",
+    "VAEConfig": "genlab.models.vae.config",
+    "HierarchicalVAE": "genlab.models.vae.hierarchical",
+    "HierarchicalVAEConfig": "genlab.models.vae.config",
+    "LadderVAE": "genlab.models.vae.ladder",
+    "LadderVAEConfig": "genlab.models.vae.config",
+}
+
+__all__ = list(_LAZY)
+
+__getattr__ = lazy_exports(__name__, _LAZY)

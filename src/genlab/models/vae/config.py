@@ -1,16 +1,20 @@
-"""Typed configuration of the VAE family."""
+"""Typed configuration of the VAE family: :class:`VAEConfig` and the configs of the hierarchical
+(:class:`HierarchicalVAEConfig`) and ladder (:class:`LadderVAEConfig`) VAEs built on it.
+
+Plain data only (names from :mod:`genlab.losses.names` and :mod:`genlab.nets.catalog`): this
+module imports no torch, so a bad value is refused before any heavy import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab.checks.values import check_optimizer, number, positive_int, require
-from genlab.losses.likelihoods import LIKELIHOODS
-from genlab.models.vae.priors import PRIORS
-from genlab.nets.vae import MLP_ACTIVATIONS
+from genlab.checks.values import check_bool, check_optimizer, number, positive_int, require
+from genlab.losses.names import LIKELIHOOD_NAMES
+from genlab.nets.catalog import MLP_ACTIVATION_NAMES
 
 VAE_ARCHS = ("conv", "mlp")
+PRIORS = ("standard", "vamp")  # what genlab.models.vae.priors.build_prior builds
 
 
 @dataclass
@@ -61,6 +65,8 @@ class VAEConfig:
             ``free_bits`` must be 0).
         num_pseudo_inputs: K, the mixture components of the VampPrior (Tomczak & Welling:
             500 on MNIST).
+        compile: ``torch.compile`` the networks (a bool; false = eager).
+        channels_last: ``channels_last`` memory format for the conv nets (a bool).
     """
 
     image_size: int
@@ -89,17 +95,19 @@ class VAEConfig:
     nll_num_images: int | None = 1000
     prior: str = "standard"
     num_pseudo_inputs: int = 500
+    compile: bool = False
+    channels_last: bool = False
 
     def __post_init__(self):
         require(
             positive_int(self.latent_dim), "model.latent_dim", self.latent_dim, "an integer >= 1"
         )
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
-        ok = self.activation in MLP_ACTIVATIONS
-        require(ok, "model.activation", self.activation, f"one of {list(MLP_ACTIVATIONS)}")
+        ok = self.activation in MLP_ACTIVATION_NAMES
+        require(ok, "model.activation", self.activation, f"one of {list(MLP_ACTIVATION_NAMES)}")
         require(self.arch in VAE_ARCHS, "model.arch", self.arch, f"one of {list(VAE_ARCHS)}")
-        ok = self.likelihood in LIKELIHOODS
-        require(ok, "model.likelihood", self.likelihood, f"one of {list(LIKELIHOODS)}")
+        ok = self.likelihood in LIKELIHOOD_NAMES
+        require(ok, "model.likelihood", self.likelihood, f"one of {list(LIKELIHOOD_NAMES)}")
         ok = self.data_binarized is None or isinstance(self.data_binarized, bool)
         require(ok, "model.data_binarized", self.data_binarized, "true, false or null")
         for key in ("beta", "free_bits"):
@@ -144,3 +152,72 @@ class VAEConfig:
             isinstance(self.lr_scheduler, dict) and "_target_" in self.lr_scheduler
         )
         require(ok, "model.lr_scheduler", self.lr_scheduler, "null or a dict with _target_")
+        for key in ("compile", "channels_last"):
+            check_bool(f"model.{key}", getattr(self, key))
+
+
+@dataclass
+class HierarchicalVAEConfig(VAEConfig):
+    """The fields of :class:`VAEConfig` (``arch`` must be ``mlp``, ``prior`` ``standard``;
+    ``latent_dim`` and ``hidden_dims`` are unused) plus:
+
+    Attributes:
+        latent_dims: sizes of z_1 (nearest x) .. z_L, e.g. ``[100, 50]`` (Burda et al.).
+        layer_hidden_dims: deterministic hidden layers below each stochastic layer, e.g.
+            ``[[200, 200], [100, 100]]``: x -200-200- z_1 -100-100- z_2 (the decoder runs them
+            reversed). ``free_bits`` is per latent dim: layer l's batch-mean KL is clamped
+            below at ``free_bits * latent_dims[l]`` nats (ELBO training only, ``k = 1``).
+    """
+
+    latent_dims: list[int] = field(default_factory=lambda: [100, 50])
+    layer_hidden_dims: list[list[int]] = field(default_factory=lambda: [[200, 200], [100, 100]])
+
+    def __post_init__(self):
+        super().__post_init__()
+        ok = isinstance(self.latent_dims, list | tuple) and len(self.latent_dims) >= 1
+        ok = ok and all(positive_int(d) for d in self.latent_dims)
+        require(ok, "model.latent_dims", self.latent_dims, "a list of integers >= 1")
+        ok = isinstance(self.layer_hidden_dims, list | tuple) and len(
+            self.layer_hidden_dims
+        ) == len(self.latent_dims)
+        ok = ok and all(
+            isinstance(h, list | tuple) and all(positive_int(d) for d in h)
+            for h in self.layer_hidden_dims
+        )
+        require(
+            ok,
+            "model.layer_hidden_dims",
+            self.layer_hidden_dims,
+            f"{len(self.latent_dims)} lists of integers >= 1 (one per entry of model.latent_dims)",
+        )
+        require(self.arch == "mlp", "model.arch", self.arch, "mlp (the hierarchical VAE)")
+        require(self.prior == "standard", "model.prior", self.prior, "standard (hierarchical)")
+
+
+@dataclass
+class LadderVAEConfig(VAEConfig):
+    """The fields of :class:`VAEConfig` (``prior`` standard; ``arch``, ``latent_dim``,
+    ``hidden_dims`` unused) plus:
+
+    Attributes:
+        width: channels of the bottom-up and top-down residual stacks.
+        num_resolutions: R; the stacks run at S, S/2, ..., S/2^(R-1) (S divisible by 2^(R-1)).
+        blocks_per_resolution: top-down cells (each with one latent layer) and bottom-up
+            residual blocks per resolution; L = R * blocks_per_resolution latent layers.
+        z_channels: channels of each latent layer (z_l is z_channels x r x r).
+    """
+
+    width: int = 64
+    num_resolutions: int = 3
+    blocks_per_resolution: int = 2
+    z_channels: int = 8
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("width", "num_resolutions", "blocks_per_resolution", "z_channels"):
+            value = getattr(self, key)
+            require(positive_int(value), f"model.{key}", value, "an integer >= 1")
+        factor = 2 ** (self.num_resolutions - 1)
+        ok = self.image_size % factor == 0
+        require(ok, "model.image_size", self.image_size, f"a multiple of {factor}")
+        require(self.prior == "standard", "model.prior", self.prior, "standard (ladder VAE)")

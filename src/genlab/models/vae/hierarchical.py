@@ -17,57 +17,17 @@ with large k. The KL of layer l in the ELBO is the one-sample ``log q(z_l|.) - l
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from genlab.checks.values import positive_int, require
 from genlab.losses.likelihoods import build_likelihood, gaussian_log_density, num_decoder_params
 from genlab.models.base import GenerativeModule
 from genlab.models.latents import normal_latents
-from genlab.models.vae.config import VAEConfig
+from genlab.models.vae.config import HierarchicalVAEConfig
 from genlab.models.vae.module import VAE
 from genlab.models.vae.priors import StandardNormalPrior
 from genlab.nets.vae import GaussianMLP, MLPDecoder
-
-
-@dataclass
-class HierarchicalVAEConfig(VAEConfig):
-    """The fields of :class:`VAEConfig` (``arch`` must be ``mlp``, ``prior`` ``standard``;
-    ``latent_dim`` and ``hidden_dims`` are unused) plus:
-
-    Attributes:
-        latent_dims: sizes of z_1 (nearest x) .. z_L, e.g. ``[100, 50]`` (Burda et al.).
-        layer_hidden_dims: deterministic hidden layers below each stochastic layer, e.g.
-            ``[[200, 200], [100, 100]]``: x -200-200- z_1 -100-100- z_2 (the decoder runs them
-            reversed). ``free_bits`` is per latent dim: layer l's batch-mean KL is clamped
-            below at ``free_bits * latent_dims[l]`` nats (ELBO training only, ``k = 1``).
-    """
-
-    latent_dims: list[int] = field(default_factory=lambda: [100, 50])
-    layer_hidden_dims: list[list[int]] = field(default_factory=lambda: [[200, 200], [100, 100]])
-
-    def __post_init__(self):
-        super().__post_init__()
-        ok = isinstance(self.latent_dims, list | tuple) and len(self.latent_dims) >= 1
-        ok = ok and all(positive_int(d) for d in self.latent_dims)
-        require(ok, "model.latent_dims", self.latent_dims, "a list of integers >= 1")
-        ok = isinstance(self.layer_hidden_dims, list | tuple) and len(
-            self.layer_hidden_dims
-        ) == len(self.latent_dims)
-        ok = ok and all(
-            isinstance(h, list | tuple) and all(positive_int(d) for d in h)
-            for h in self.layer_hidden_dims
-        )
-        require(
-            ok,
-            "model.layer_hidden_dims",
-            self.layer_hidden_dims,
-            f"{len(self.latent_dims)} lists of integers >= 1 (one per entry of model.latent_dims)",
-        )
-        require(self.arch == "mlp", "model.arch", self.arch, "mlp (the hierarchical VAE)")
-        require(self.prior == "standard", "model.prior", self.prior, "standard (hierarchical)")
 
 
 class HierarchicalVAE(VAE):
@@ -78,6 +38,7 @@ class HierarchicalVAE(VAE):
 
     config_class = HierarchicalVAEConfig
     family = "hvae"
+    networks = ("encoders", "decoders", "decoder")  # what model.compile / channels_last act on
 
     def __init__(self, **kwargs):
         GenerativeModule.__init__(self, **kwargs)  # the nets are not VAE's single-layer ones

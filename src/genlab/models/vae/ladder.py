@@ -18,49 +18,18 @@ the two diagonal Gaussians (NVAE eq. 2); importance weights over all layers
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.checks.errors import ConfigError
-from genlab.checks.values import positive_int, require
 from genlab.losses.likelihoods import build_likelihood, num_decoder_params
 from genlab.models.base import GenerativeModule
-from genlab.models.vae.config import VAEConfig
+from genlab.models.vae.config import LadderVAEConfig
 from genlab.models.vae.hierarchical import HierarchicalVAE
 
 LOG_VAR_RANGE = (-12.0, 6.0)  # both q and p: sampled and scored with the same clamped value
-
-
-@dataclass
-class LadderVAEConfig(VAEConfig):
-    """The fields of :class:`VAEConfig` (``prior`` standard; ``arch``, ``latent_dim``,
-    ``hidden_dims`` unused) plus:
-
-    Attributes:
-        width: channels of the bottom-up and top-down residual stacks.
-        num_resolutions: R; the stacks run at S, S/2, ..., S/2^(R-1) (S divisible by 2^(R-1)).
-        blocks_per_resolution: top-down cells (each with one latent layer) and bottom-up
-            residual blocks per resolution; L = R * blocks_per_resolution latent layers.
-        z_channels: channels of each latent layer (z_l is z_channels x r x r).
-    """
-
-    width: int = 64
-    num_resolutions: int = 3
-    blocks_per_resolution: int = 2
-    z_channels: int = 8
-
-    def __post_init__(self):
-        super().__post_init__()
-        for key in ("width", "num_resolutions", "blocks_per_resolution", "z_channels"):
-            value = getattr(self, key)
-            require(positive_int(value), f"model.{key}", value, "an integer >= 1")
-        factor = 2 ** (self.num_resolutions - 1)
-        ok = self.image_size % factor == 0
-        require(ok, "model.image_size", self.image_size, f"a multiple of {factor}")
-        require(self.prior == "standard", "model.prior", self.prior, "standard (ladder VAE)")
 
 
 def log_normal(z: Tensor, mean: Tensor, log_var: Tensor) -> Tensor:
@@ -140,6 +109,7 @@ class LadderVAE(HierarchicalVAE):
 
     config_class = LadderVAEConfig
     family = "ladder_vae"
+    networks = ("stem", "bottom_up", "cells", "out")  # model.compile / channels_last
 
     def __init__(self, **kwargs):
         GenerativeModule.__init__(self, **kwargs)

@@ -56,6 +56,7 @@ class VAE(GenerativeModule):
     family = "vae"
     sample_options = frozenset({"truncation", "temperature"})
     supports_reconstruction = True
+    networks = ("encoder", "decoder")  # what model.compile / channels_last act on
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -260,9 +261,10 @@ class VAE(GenerativeModule):
     def training_step(self, batch, batch_idx):
         out = self.loss_terms(batch["image"])
         skip = {"loss"} if self.nll_unavailable_reason() is None else {"loss", "elbo"}
-        self.log_dict({f"train/{k}": v for k, v in out.items() if k not in skip})
-        self.log("train/loss", out["loss"], prog_bar=True)
-        self.log("train/kl_weight", self.kl_weight())
+        logs = {f"train/{k}": v for k, v in out.items() if k not in skip}
+        logs["train/loss"] = out["loss"]
+        logs["train/kl_weight"] = self.kl_weight()
+        self.log_train_scalars(logs, prog_bar=("train/loss",))  # on the steps Lightning writes
         return out["loss"]
 
     def nll_due(self) -> bool:

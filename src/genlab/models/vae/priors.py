@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 Encode = Callable[[Tensor], tuple[Tensor, Tensor]]  # images -> (mean, log_var), (B, D) each
-PRIORS = ("standard", "vamp")
 
 
 def diagonal_gaussian_mixture_log_density(z: Tensor, means: Tensor, log_vars: Tensor) -> Tensor:

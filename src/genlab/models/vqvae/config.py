@@ -1,12 +1,16 @@
-"""Typed configuration of the VQ-VAE family (first stage) and its learned prior (second stage)."""
+"""Typed configuration of the VQ-VAE family (first stage) and its learned prior (second stage).
+
+Plain data only: this module imports no torch, so a bad value is refused before any heavy
+import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab.checks.values import check_optimizer, number, positive_int, require
-from genlab.models.vqvae.nets import DOWNSAMPLING
+from genlab.checks.values import check_bool, check_optimizer, number, positive_int, require
+
+DOWNSAMPLING = 4  # the encoder (genlab.models.vqvae.nets) halves the side twice
 
 
 def _adam() -> dict[str, Any]:
@@ -22,6 +26,8 @@ def _check_common(cfg) -> None:
         isinstance(cfg.lr_scheduler, dict) and "_target_" in cfg.lr_scheduler
     )
     require(ok, "model.lr_scheduler", cfg.lr_scheduler, "null or a dict with _target_")
+    for key in ("compile", "channels_last"):
+        check_bool(f"model.{key}", getattr(cfg, key))
 
 
 @dataclass
@@ -42,6 +48,8 @@ class VQVAEConfig:
         dead_code_threshold: codes whose EMA cluster size falls below this are restarted at a
             random encoder output of the batch (0 = never).
         optimizer / lr_scheduler: as for the VAE (``lr_scheduler`` stepped per epoch).
+        compile: ``torch.compile`` the networks (a bool; false = eager).
+        channels_last: ``channels_last`` memory format for the conv nets (a bool).
     """
 
     image_size: int
@@ -57,6 +65,8 @@ class VQVAEConfig:
     dead_code_threshold: float = 1.0
     optimizer: dict[str, Any] = field(default_factory=_adam)
     lr_scheduler: dict[str, Any] | None = None
+    compile: bool = False
+    channels_last: bool = False
 
     def __post_init__(self):
         _check_common(self)
@@ -91,6 +101,8 @@ class VQVAEPriorConfig:
         num_layers: gated masked-convolution layers (the first is the masked "A" layer).
         kernel_size: odd kernel size of the masked convolutions.
         optimizer / lr_scheduler: of the PixelCNN (the first stage stays frozen).
+        compile: ``torch.compile`` the networks (a bool; false = eager).
+        channels_last: ``channels_last`` memory format for the conv nets (a bool).
     """
 
     image_size: int
@@ -105,6 +117,8 @@ class VQVAEPriorConfig:
         default_factory=lambda: {"_target_": "torch.optim.Adam", "lr": 1e-3}
     )
     lr_scheduler: dict[str, Any] | None = None
+    compile: bool = False
+    channels_last: bool = False
 
     def __post_init__(self):
         _check_common(self)

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from genlab.data.iteration import iterate_images
 from genlab.models.base import GenerativeModule, build_optimizer
-from genlab.models.vqvae.config import VQVAEConfig
-from genlab.models.vqvae.nets import DOWNSAMPLING, VQDecoder, VQEncoder
+from genlab.models.vqvae.config import DOWNSAMPLING, VQVAEConfig
+from genlab.models.vqvae.nets import VQDecoder, VQEncoder
 from genlab.models.vqvae.quantizer import EMAVectorQuantizer
 
 
@@ -55,6 +55,7 @@ class VQVAE(GenerativeModule):
 
     config_class = VQVAEConfig
     family = "vqvae"
+    networks = ("encoder", "decoder")  # model.compile / channels_last (not the codebook)
     supports_reconstruction = True
 
     def __init__(self, **kwargs):
@@ -159,8 +160,8 @@ class VQVAE(GenerativeModule):
 
     def training_step(self, batch, batch_idx):
         out = self.loss_terms(batch["image"])
-        self.log_dict({f"train/{k}": v for k, v in out.items() if k != "loss"})
-        self.log("train/loss", out["loss"], prog_bar=True)
+        logs = {f"train/{k}": v for k, v in out.items()}
+        self.log_train_scalars(logs, prog_bar=("train/loss",))  # on the steps Lightning writes
         return out["loss"]
 
     def validation_step(self, batch, batch_idx):

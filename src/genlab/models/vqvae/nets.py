@@ -1,13 +1,12 @@
 """Encoder and decoder of the VQ-VAE (van den Oord et al. 2017, section 4.1): two stride-2
 convolutions, residual blocks (ReLU, 3x3, ReLU, 1x1), and the mirror image with transposed
-convolutions. The code grid is image_size / 4 on a side (28 -> 7, 32 -> 8, 64 -> 16)."""
+convolutions. The code grid is image_size / 4 on a side (28 -> 7, 32 -> 8, 64 -> 16):
+:data:`genlab.models.vqvae.config.DOWNSAMPLING`."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-DOWNSAMPLING = 4  # the encoder halves the side twice
 
 
 class ResidualBlock(nn.Module):

@@ -54,6 +54,7 @@ class VQVAEPrior(GenerativeModule):
 
     config_class = VQVAEPriorConfig
     family = "vqvae_prior"
+    networks = ("pixelcnn",)  # model.compile / channels_last (the frozen first stage stays)
     sample_options = frozenset({"temperature"})
     supports_reconstruction = True
 
@@ -153,7 +154,7 @@ class VQVAEPrior(GenerativeModule):
     def training_step(self, batch, batch_idx):
         codes = self.first_stage.encode_codes(batch["image"])
         loss = self.code_nll(codes).mean() / codes[0].numel()
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train_scalars({"train/loss": loss}, prog_bar=("train/loss",))
         return loss
 
     def validation_step(self, batch, batch_idx):
