@@ -159,5 +159,35 @@ def test_hydra_private_helpers():
     compat.clear_global_hydra()  # safe when nothing is initialised
 
 
+def test_one_config_repository_for_help_lists_the_same_groups_building_it_once():
+    """``--help`` lists every config group; inside the block Hydra's repository is built once
+    (not once per group) and every listing is what Hydra gives without it."""
+    from hydra import initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.global_hydra import GlobalHydra
+
+    conf = str(Path(genlab.__file__).parent / "conf")
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        groups = ["", "model", "data", "trainer", "hydra/launcher", "metrics"]
+        plain = {g: loader.get_group_options(g) for g in groups}
+        built = []
+        original = ConfigLoaderImpl._parse_overrides_and_create_caching_repo
+
+        def counting(self, *args):
+            built.append(args)
+            return original(self, *args)
+
+        ConfigLoaderImpl._parse_overrides_and_create_caching_repo = counting
+        try:
+            with compat.one_config_repository_for_help():
+                shared = {g: loader.get_group_options(g) for g in groups}
+        finally:
+            ConfigLoaderImpl._parse_overrides_and_create_caching_repo = original
+    assert shared == plain and "gan" in plain["model"] and "joblib" in plain["hydra/launcher"]
+    assert len(built) == 1
+    assert ConfigLoaderImpl._parse_overrides_and_create_caching_repo is original  # restored
+
+
 # torch-fidelity's internals (compat.torch_fidelity_inception) are pinned by
 # tests/test_weight_files.py::test_torch_fidelity_module_gets_verified_weights_and_loads_nothing

@@ -16,8 +16,10 @@ mutated after construction (the metric objects are rebuilt instead).
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +210,31 @@ def replace_hydra_launch_command(build: Any) -> None:
     command.genlab_original = original
     for module in modules:
         module._hydra_subprocess_cmd = command
+
+
+@contextlib.contextmanager
+def one_config_repository_for_help() -> Iterator[None]:
+    """Within this block Hydra builds its config repository once per (config name, overrides)
+    instead of once per config group. ``--help`` lists every group (~100 with Hydra's and the
+    plugins' own) and for each one Hydra deep-copies the whole repository (every ConfigStore
+    schema): about a second of CPU on a small machine. Private: ``ConfigLoaderImpl.
+    _parse_overrides_and_create_caching_repo`` (hydra/_internal/config_loader_impl.py)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    original = ConfigLoaderImpl._parse_overrides_and_create_caching_repo
+    built: dict[tuple, Any] = {}
+
+    def once(self, config_name, overrides):
+        key = (id(self), config_name, tuple(overrides))
+        if key not in built:
+            built[key] = original(self, config_name, overrides)
+        return built[key]
+
+    ConfigLoaderImpl._parse_overrides_and_create_caching_repo = once
+    try:
+        yield
+    finally:
+        ConfigLoaderImpl._parse_overrides_and_create_caching_repo = original
 
 
 def clear_global_hydra() -> None:

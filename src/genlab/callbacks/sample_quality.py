@@ -56,30 +56,21 @@ class SampleQualityCallback(pl.Callback):
             epoch on its own; 10 keep the mean and give a usable std for monitoring.
         protocol_file: where rank 0 records the protocol of the logged numbers (JSON); a
             relative path is relative to ``trainer.default_root_dir``; ``None`` = nowhere.
-        others: see :class:`genlab.metrics.SampleQuality`; ``dataset=None`` uses
-            ``trainer.datamodule.name``.
+        settings: the other keyword arguments of :class:`genlab.metrics.SampleQuality`
+            (``features``, ``dataset``, ``metrics``, ``num_samples``, ``batch_size``,
+            ``num_real``, ``real_split``, ``cache_dir``, ``kid_subset_size``, ``is_splits``,
+            ``pr_k``, ``seed``, ``inception_net``, ``inception_weights``), with its defaults;
+            not ``device`` (the module's); ``dataset=None`` uses ``trainer.datamodule.name``.
     """
 
     def __init__(
         self,
         every_n_epochs: int = 1,
-        features: str = "classifier",
-        dataset: str | None = None,
-        metrics: Iterable[str] | str | None = None,
-        num_samples: int = 1000,
-        batch_size: int = 250,
-        num_real: int | None = 10000,
-        real_split: str = "train",
-        cache_dir: str | os.PathLike | None = None,
+        *,
         kid_subsets: int = 10,
-        kid_subset_size: int | None = None,
-        is_splits: int = 10,
-        pr_k: int = 3,
-        seed: int = 0,
         prefix: str = "val/",
-        inception_net: str = "auto",
-        inception_weights: str | os.PathLike | None = None,
         protocol_file: str | os.PathLike | None = PROTOCOL_FILE,
+        **settings: Any,
     ):
         super().__init__()
         if (
@@ -90,26 +81,12 @@ class SampleQualityCallback(pl.Callback):
             raise ConfigError(
                 "metrics.every_n_epochs", every_n_epochs, "an integer >= 0 (0 disables)"
             )
+        if "device" in settings:  # the module's device, per computation
+            raise TypeError("SampleQualityCallback got an unexpected keyword argument 'device'")
         self.every_n_epochs = every_n_epochs
         self.prefix = str(prefix)
         self.protocol_file = None if protocol_file in (None, "") else Path(protocol_file)
-        self.sample_quality = SampleQuality(
-            features=features,
-            dataset=dataset,
-            metrics=metrics,
-            num_samples=num_samples,
-            batch_size=batch_size,
-            num_real=num_real,
-            real_split=real_split,
-            cache_dir=cache_dir,
-            kid_subsets=kid_subsets,
-            kid_subset_size=kid_subset_size,
-            is_splits=is_splits,
-            pr_k=pr_k,
-            seed=seed,
-            inception_net=inception_net,
-            inception_weights=inception_weights,
-        )
+        self.sample_quality = SampleQuality(kid_subsets=kid_subsets, **settings)
         self._last_epoch: int | None = None
         #: Last logged values (without prefix) and wall time (s) of the last computation.
         self.last_results: dict[str, float] = {}

@@ -26,6 +26,7 @@ from genlab.checks.errors import (
     RunInterrupted,
     find_config_error,
 )
+from genlab.compat import one_config_repository_for_help
 
 
 def _overrides(argv: list[str]) -> list[str]:
@@ -232,7 +233,11 @@ def run_hydra_cli(hydra_main: Callable[[], Any], config_name: str) -> Any:
     user_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra's own errors reach us (restored below)
     os.environ[USER_FULL_ERROR_ENV] = "1" if user_full else "0"
+    help_requested = bool({"--help", "-h", "--hydra-help"} & set(sys.argv[1:]))
     try:
+        if help_requested:  # Hydra rebuilds its config repository per group otherwise
+            with one_config_repository_for_help():
+                return hydra_main()
         return hydra_main()
     except RunInterrupted as err:
         print(f"genlab: {err.message}", file=sys.stderr)

@@ -138,21 +138,8 @@ class DiscretizedLogistic(Likelihood):
 
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
         mean, log_scale = params.float().chunk(2, dim=1)
-        log_scale = log_scale.clamp(min=-7.0)
         x = torch.round(x * 255.0) / 127.5 - 1.0  # to bin centres on [-1, 1]
-        centered, inv_scale = x - mean, torch.exp(-log_scale)
-        plus_in = inv_scale * (centered + 1.0 / 255.0)
-        min_in = inv_scale * (centered - 1.0 / 255.0)
-        log_cdf_plus = plus_in - F.softplus(plus_in)  # log sigmoid, for the 0 bin
-        log_one_minus_cdf_min = -F.softplus(min_in)  # for the 255 bin
-        cdf_delta = torch.sigmoid(plus_in) - torch.sigmoid(min_in)
-        mid_in = inv_scale * centered
-        log_pdf_mid = mid_in - log_scale - 2.0 * F.softplus(mid_in) - math.log(127.5)
-        inner = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)), log_pdf_mid)
-        log_probs = torch.where(
-            x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_min, inner)
-        )
-        return log_probs.flatten(1).sum(1)
+        return logistic_bin_log_prob(x, mean, log_scale).flatten(1).sum(1)
 
     def mean(self, params: Tensor) -> Tensor:
         mean, _ = params.chunk(2, dim=1)

@@ -111,12 +111,23 @@ class GenerativeModule(pl.LightningModule):
         self._train_scalars_pending = False  # values of this step not logged yet
 
     # -- the protocol the CLIs and callbacks use ---------------------------------------------
+    @torch.no_grad()
     def generate(
         self, num_samples: int, *, generator: torch.Generator | None = None, **options: Any
     ) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1], without gradients; the same seeded CPU
-        ``generator`` gives the same images. ``options``: names in ``sample_options``."""
-        raise NotImplementedError
+        ``generator`` gives the same images. ``options``: names in ``sample_options``.
+
+        Default: prior draws of :meth:`latents` decoded by :meth:`generate_from_latents`, both
+        given ``options`` (a family without a latent space implements its own)."""
+        unknown = sorted(set(options) - self.sample_options)
+        if unknown:
+            name = f"{type(self).__name__}.generate()"
+            raise TypeError(f"{name} got an unexpected keyword argument {unknown[0]!r}")
+        z = self.latents(num_samples, generator, **options)
+        if z is None:
+            raise NotImplementedError(f"the {self.family} family implements no generate")
+        return self.generate_from_latents(z, **options)
 
     def latents(
         self, num_samples: int, generator: torch.Generator | None = None, **options: Any

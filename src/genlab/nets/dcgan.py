@@ -68,7 +68,30 @@ class DCGANGenerator(nn.Module):
         return torch.tanh(self.upsample(self.project(z)))
 
 
-class DCGANDiscriminator(nn.Module):
+class ProjectionDiscriminator(nn.Module):
+    """A discriminator made of ``features`` (images -> (B, F)), a linear logit on them and, with
+    classes, the projection term ``<embed(y), features>`` (Miyato & Koyama 2018): the head of
+    the DCGAN and MLP discriminators. Subclasses build ``features`` and call
+    :meth:`_build_head`."""
+
+    def _build_head(
+        self, features: nn.Module, feature_dim: int, num_classes: int | None, sn
+    ) -> None:
+        """Set ``features``, ``head`` and ``projection`` (in that order: the state-dict keys);
+        ``sn`` wraps the head's layers (spectral norm or the identity)."""
+        self.features = features
+        self.head = sn(nn.Linear(feature_dim, 1))
+        self.projection = sn(nn.Embedding(num_classes, feature_dim)) if num_classes else None
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.features(images)
+        logits = self.head(features).squeeze(1)
+        if self.projection is not None:
+            logits = logits + (self.projection(labels) * features).sum(dim=1)
+        return logits
+
+
+class DCGANDiscriminator(ProjectionDiscriminator):
     """images (B, channels, image_size, image_size) [+ labels (B,)] -> logits (B,)."""
 
     def __init__(
@@ -91,14 +114,5 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(_d_norm(norm, width))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             width_in, width = width, width * 2
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        feature_dim = width_in * base_size * base_size
-        self.head = sn(nn.Linear(feature_dim, 1))
-        self.projection = sn(nn.Embedding(num_classes, feature_dim)) if num_classes else None
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        features = self.features(images)
-        logits = self.head(features).squeeze(1)
-        if self.projection is not None:
-            logits = logits + (self.projection(labels) * features).sum(dim=1)
-        return logits
+        features = nn.Sequential(*layers, nn.Flatten())
+        self._build_head(features, width_in * base_size * base_size, num_classes, sn)

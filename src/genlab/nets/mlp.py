@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from genlab.checks.errors import ConfigError
+from genlab.nets.dcgan import ProjectionDiscriminator
 
 MLP_D_NORMS = ("batch", "layer", "none")
 
@@ -57,7 +58,7 @@ class MLPGenerator(nn.Module):
         return torch.tanh(self.net(z)).view(-1, *self.shape)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(ProjectionDiscriminator):
     """images (B, channels, image_size, image_size) [+ labels (B,)] -> logits (B,)."""
 
     def __init__(
@@ -81,13 +82,4 @@ class MLPDiscriminator(nn.Module):
             if i > 0:  # no norm on the first layer (as the conv D)
                 layers += _mlp_norm(norm, d_out)
             layers.append(nn.LeakyReLU(0.2))
-        self.features = nn.Sequential(*layers)
-        self.head = sn(nn.Linear(dims[-1], 1))
-        self.projection = sn(nn.Embedding(num_classes, dims[-1])) if num_classes else None
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        features = self.features(images)
-        logits = self.head(features).squeeze(1)
-        if self.projection is not None:
-            logits = logits + (self.projection(labels) * features).sum(dim=1)
-        return logits
+        self._build_head(nn.Sequential(*layers), dims[-1], num_classes, sn)

@@ -16,7 +16,6 @@ with large k. The KL of layer l in the ELBO is the one-sample ``log q(z_l|.) - l
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn
@@ -131,28 +130,20 @@ class HierarchicalVAE(VAE):
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """As :meth:`VAE.loss_terms`, free bits per layer, plus ``kl_<l>`` (batch means)."""
-        cfg = self.config
         terms = self.elbo_terms(x)
-        weight = self.kl_weight()
-        if cfg.k > 1:
-            log_w = self.log_importance_weights(x, cfg.k, prior_weight=weight)
-            loss = -(torch.logsumexp(log_w, dim=0) - math.log(cfg.k)).mean()
-        else:
-            kl_layers = terms["kl_per_layer"].mean(0)
-            if cfg.free_bits > 0:
-                dims = torch.tensor(self.layer_dims(), device=kl_layers.device)
-                floor = cfg.free_bits * dims
-                kl_layers = torch.maximum(kl_layers, floor)
-            loss = -terms["recon"].mean() + weight * kl_layers.sum()
-        out = {
-            "loss": loss,
-            "recon": terms["recon"].mean(),
-            "kl": terms["kl"].mean(),
-            "elbo": (terms["recon"] - terms["kl"]).mean(),
-        }
+        out = self._loss_from_terms(x, terms)
         for i, value in enumerate(terms["kl_per_layer"].mean(0).unbind()):
             out[f"kl_{i + 1}"] = value
         return out
+
+    def _kl_for_loss(self, terms: dict[str, Tensor]) -> Tensor:
+        """The sum of the layers' batch-mean KLs; with ``free_bits`` layer l's is clamped below
+        at ``free_bits * layer_dims()[l]`` nats."""
+        kl_layers = terms["kl_per_layer"].mean(0)
+        if self.config.free_bits > 0:
+            dims = torch.tensor(self.layer_dims(), device=kl_layers.device)
+            kl_layers = torch.maximum(kl_layers, self.config.free_bits * dims)
+        return kl_layers.sum()
 
     # -- sampling ---------------------------------------------------------------------------
     @torch.no_grad()

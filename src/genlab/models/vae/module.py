@@ -165,18 +165,19 @@ class VAE(GenerativeModule):
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Training loss (scalar, nats/image) and batch means of ``recon``, ``kl``, ``elbo``."""
+        return self._loss_from_terms(x, self.elbo_terms(x))
+
+    def _loss_from_terms(self, x: Tensor, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        """:meth:`loss_terms` from the :meth:`elbo_terms` of ``x``: the IWAE bound with
+        ``k > 1``, else the ELBO with the KL of :meth:`_kl_for_loss` weighted by
+        :meth:`kl_weight`."""
         cfg = self.config
-        terms = self.elbo_terms(x)
         weight = self.kl_weight()
         if cfg.k > 1:
             log_w = self.log_importance_weights(x, cfg.k, prior_weight=weight)
             loss = -(torch.logsumexp(log_w, dim=0) - math.log(cfg.k)).mean()
         else:
-            if cfg.free_bits > 0:
-                kl_for_loss = terms["kl_per_dim"].mean(0).clamp(min=cfg.free_bits).sum()
-            else:
-                kl_for_loss = terms["kl"].mean()
-            loss = -terms["recon"].mean() + weight * kl_for_loss
+            loss = -terms["recon"].mean() + weight * self._kl_for_loss(terms)
         elbo = terms["recon"] - terms["kl"]
         return {
             "loss": loss,
@@ -184,6 +185,13 @@ class VAE(GenerativeModule):
             "kl": terms["kl"].mean(),
             "elbo": elbo.mean(),
         }
+
+    def _kl_for_loss(self, terms: dict[str, Tensor]) -> Tensor:
+        """The batch-mean KL of the ELBO loss; with ``free_bits`` each latent dim's batch-mean
+        KL is clamped below at ``free_bits`` nats."""
+        if self.config.free_bits > 0:
+            return terms["kl_per_dim"].mean(0).clamp(min=self.config.free_bits).sum()
+        return terms["kl"].mean()
 
     # -- sampling (the GenerativeModule protocol) ---------------------------------------------
     def sample_latent(self, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
@@ -198,20 +206,6 @@ class VAE(GenerativeModule):
             num_samples, self.config.latent_dim, generator, truncation, temperature
         )
         return self.prior.sample(eps, self.encode, generator).cpu()
-
-    @torch.no_grad()
-    def generate(
-        self,
-        num_samples: int,
-        *,
-        generator: torch.Generator | None = None,
-        truncation: float | None = None,
-        temperature: float | None = None,
-    ) -> Tensor:
-        """Prior samples, shown as the likelihood's mean image (N, C, H, W) in [0, 1]."""
-        return self.generate_from_latents(
-            self.latents(num_samples, generator, truncation, temperature)
-        )
 
     @torch.no_grad()
     def generate_from_latents(self, z: Tensor, **_) -> Tensor:
