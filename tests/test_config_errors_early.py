@@ -233,3 +233,22 @@ def test_name_tables_match_the_objects_they_name():
     assert built == {"StandardNormalPrior", "VampPrior"}
     codes = VQEncoder(1, 8, 0, 4)(torch.zeros(1, 1, 32, 32))
     assert codes.shape[-1] == 32 // DOWNSAMPLING
+
+
+def test_help_lists_the_groups_without_importing_torch(tmp_path):
+    """``genlab.train --help`` shows the config groups and presets, and imports neither torch
+    nor Lightning (it must answer in well under 2 s)."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['genlab.train', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('genlab.train', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'lightning') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert "model: " in out.stdout and "resnet_gan" in out.stdout, out.stdout[-2000:]
+    assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]

@@ -534,3 +534,23 @@ def test_folder_relative_path_falls_back_to_data_dir(tmp_path, monkeypatch):
     assert dm.path == (tmp_path / "data" / "faces").resolve()
     with pytest.raises(ConfigError, match=r"data\.path"):
         FolderDataModule(path="nowhere", data_dir=str(tmp_path / "data"))
+
+
+def test_28px_data_zero_padded_to_32_for_the_32px_nets():
+    """``data.image_size=32`` on a 28 px dataset adds a 2-pixel black border (the ResNet and
+    StyleGAN2 nets start at 32 px); the picture itself is untouched, nothing is resized, and
+    any other size names the two allowed ones."""
+    from genlab.checks.errors import ConfigError
+    from genlab.data import FashionMNISTMiniDataModule
+
+    native, padded = FashionMNISTMiniDataModule(), FashionMNISTMiniDataModule(image_size=32)
+    assert padded.image_size == 32
+    for split in ("train", "test"):
+        small, big = native.dataset(split).images, padded.dataset(split).images
+        assert big.shape[-2:] == (32, 32) and big.dtype == torch.uint8
+        assert torch.equal(big[..., 2:30, 2:30], small)
+        assert big[..., :2, :].eq(0).all() and big[..., :, 30:].eq(0).all()
+    batch = next(iter(padded.train_dataloader()))
+    assert batch[0].shape[-2:] == (32, 32)  # (images, labels)
+    with pytest.raises(ConfigError, match=r"data\.image_size=30 is invalid: allowed 28 or 32"):
+        FashionMNISTMiniDataModule(image_size=30)

@@ -15,9 +15,9 @@ written by rank 0 to ``<trainer.default_root_dir>/sample_quality.json`` (the run
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,12 @@ class SampleQualityCallback(pl.Callback):
         **settings: Any,
     ):
         super().__init__()
+        # SampleQuality's keyword arguments but its device (the module's, per computation)
+        allowed = set(inspect.signature(SampleQuality).parameters) - {"device"}
+        unknown = [key for key in settings if key not in allowed]
+        if unknown:
+            name = "SampleQualityCallback.__init__()"
+            raise TypeError(f"{name} got an unexpected keyword argument {unknown[0]!r}")
         if (
             isinstance(every_n_epochs, bool)
             or not isinstance(every_n_epochs, int)
@@ -81,8 +87,6 @@ class SampleQualityCallback(pl.Callback):
             raise ConfigError(
                 "metrics.every_n_epochs", every_n_epochs, "an integer >= 0 (0 disables)"
             )
-        if "device" in settings:  # the module's device, per computation
-            raise TypeError("SampleQualityCallback got an unexpected keyword argument 'device'")
         self.every_n_epochs = every_n_epochs
         self.prefix = str(prefix)
         self.protocol_file = None if protocol_file in (None, "") else Path(protocol_file)

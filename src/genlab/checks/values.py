@@ -92,6 +92,28 @@ def number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def check_non_negative(key: str, value: Any) -> Any:
+    """``value`` if it is a number (not a bool) >= 0; else a ConfigError naming ``key``."""
+    require(number(value) and value >= 0, key, value, "a number >= 0")
+    return value
+
+
+#: The ``model.*`` bools every model config has (acted on by ``GenerativeModule``).
+SPEED_OPTIONS = ("compile", "channels_last")
+
+
+def check_speed_options(config: Any) -> None:
+    """``model.compile`` and ``model.channels_last`` of a model config are bools."""
+    for key in SPEED_OPTIONS:
+        check_bool(f"model.{key}", getattr(config, key))
+
+
+def check_scheduler(key: str, spec: Any) -> None:
+    """An optional learning-rate scheduler spec is null or a dict with a ``_target_``."""
+    ok = spec is None or (isinstance(spec, dict) and "_target_" in spec)
+    require(ok, key, spec, "null or a dict with _target_")
+
+
 def check_optimizer(key: str, spec: Any) -> None:
     """An optimizer spec is a dict with a ``_target_`` and a positive ``lr``."""
     require(isinstance(spec, dict) and "_target_" in spec, key, spec, "a dict with _target_")

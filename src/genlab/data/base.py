@@ -126,6 +126,18 @@ def collate_images(batch: Any) -> Any:
     return default_collate(batch)
 
 
+# native side of a fixed-shape dataset -> the side ``data.image_size`` may zero-pad it to
+PADDED_SIZES = {28: 32}
+
+
+def zero_padded(ds: Dataset, pad: int) -> TensorImageDataset:
+    """``ds`` with a ``pad``-pixel black (0) border on every side, as one uint8 tensor."""
+    images, labels = (
+        (ds.images, ds.labels) if isinstance(ds, TensorImageDataset) else _materialise(ds)
+    )
+    return TensorImageDataset(torch.nn.functional.pad(images, (pad, pad, pad, pad)), labels)
+
+
 class TensorImageDataset(Dataset):
     """In-memory images: uint8 (N, C, H, W) plus int64 labels (N,).
 
@@ -268,6 +280,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         self._datasets: dict[str, Dataset] = {}
         self._raw_eval: Dataset | None = None  # eval split before fixed binarisation
+        self._pad = 0  # pixels of zero border added on each side at load (_check_fixed_shape)
         # data order: the run seed (seed_everything) without drawing from the global RNG
         self.shuffle_seed = int(torch.initial_seed()) % 2**63
         self._train_sampler: ResumableRandomSampler | ResumableDistributedSampler | None = None
@@ -283,17 +296,22 @@ class ImageDataModule(pl.LightningDataModule):
         self.num_classes = native
 
     def _check_fixed_shape(self, image_size: int | None, channels: int | None, size: int, ch: int):
-        """Fixed-shape datasets: ``None`` means native; any other value must equal it."""
-        if image_size is not None and image_size != size:
+        """Fixed-shape datasets: ``None`` means native; any other value must equal it, or be
+        the side :data:`PADDED_SIZES` zero-pads the native images to (28 -> 32: a 2-pixel
+        black border, for nets that start at 32 px; nothing is resized)."""
+        padded = PADDED_SIZES.get(size)
+        if image_size is not None and image_size not in (size, padded):
+            allowed = f"{size} or {padded} (zero-padded)" if padded else str(size)
             raise ConfigError(
                 "data.image_size",
                 image_size,
-                f"{size} ({self.name} images are {size}x{size}; genlab does not resize them, "
+                f"{allowed} ({self.name} images are {size}x{size}; genlab does not resize them, "
                 "use data=folder for other sizes)",
             )
         if channels is not None and channels != ch:
             raise ConfigError("data.channels", channels, f"{ch} ({self.name} has {ch} channel(s))")
-        self.image_size, self.channels = size, ch
+        self.image_size, self.channels = image_size or size, ch
+        self._pad = (self.image_size - size) // 2
 
     def _load(self) -> dict[str, Dataset]:
         """Return ``{"train": ds, "test": ds}`` (``"val"`` defaults to ``"test"``)."""
@@ -305,6 +323,8 @@ class ImageDataModule(pl.LightningDataModule):
         if self._datasets:
             return
         datasets = dict(self._load())
+        if self._pad:
+            datasets = {split: zero_padded(ds, self._pad) for split, ds in datasets.items()}
         datasets.setdefault("val", datasets["test"])
         self._raw_eval = datasets["test"]
         if self.binarize:

@@ -24,7 +24,8 @@ class FashionMNISTMiniDataModule(ImageDataModule):
 
     Ships inside the package (``genlab/assets/fashion_mnist_mini.npz``, ~3 MB), needs no
     network and no ``data_dir`` (accepted for a uniform config, unused). val = the held-out
-    test split. ``image_size``/``channels`` other than 28/1 raise ``ConfigError`` (no resizing).
+    test split. ``image_size`` 32 zero-pads the images by 2 px per side; other sizes and
+    ``channels`` other than 1 raise ``ConfigError`` (no resizing).
     """
 
     def __init__(

@@ -68,7 +68,8 @@ def cpp_compiler() -> str | None:
 class GenerativeModule(pl.LightningModule):
     """Base class of every family. Subclasses set ``config_class`` (a dataclass whose
     docstring lists every field) and ``family`` (the registered name), implement ``generate``
-    and Lightning's ``training_step``/``configure_optimizers``, and override what they offer.
+    (or ``latents`` and ``generate_from_latents``, which the default ``generate`` decodes) and
+    Lightning's ``training_step``/``configure_optimizers``, and override what they offer.
 
     Hyperparameters are the config dataclass as a plain dict, so a checkpoint alone rebuilds
     the model (``genlab.sample``) and loads with ``torch.load(weights_only=True)``.

@@ -7,7 +7,15 @@ from typing import Any
 
 from genlab.augment.policy import parse_ops, parse_policy
 from genlab.checks.errors import ConfigError
-from genlab.checks.values import check_bool, check_optimizer, number, positive_int, require
+from genlab.checks.values import (
+    check_int,
+    check_non_negative,
+    check_optimizer,
+    check_speed_options,
+    number,
+    positive_int,
+    require,
+)
 from genlab.losses.names import GAN_LOSS_NAMES
 from genlab.nets.catalog import (
     ARCH_SIZES,
@@ -155,9 +163,7 @@ class GANConfig:
     channels_last: bool = False
 
     def __post_init__(self):
-        require(
-            positive_int(self.latent_dim), "model.latent_dim", self.latent_dim, "an integer >= 1"
-        )
+        check_int("model.latent_dim", self.latent_dim)
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
         ok = self.loss in GAN_LOSS_NAMES
         require(ok, "model.loss", self.loss, f"one of {list(GAN_LOSS_NAMES)}")
@@ -170,11 +176,10 @@ class GANConfig:
         self._check_regularisers(g_arch)
         check_optimizer("model.optimizer_g", self.optimizer_g)
         check_optimizer("model.optimizer_d", self.optimizer_d)
-        require(positive_int(self.n_critic), "model.n_critic", self.n_critic, "an integer >= 1")
-        require(positive_int(self.r1_every), "model.r1_every", self.r1_every, "an integer >= 1")
+        for key in ("n_critic", "r1_every"):
+            check_int(f"model.{key}", getattr(self, key))
         for key in ("gp_weight", "r1_gamma"):
-            value = getattr(self, key)
-            require(number(value) and value >= 0, f"model.{key}", value, "a number >= 0")
+            check_non_negative(f"model.{key}", getattr(self, key))
         check_penalty_norm(self.gp_weight, self.r1_gamma, norm)
         if self.ema_decay is not None:
             ok = number(self.ema_decay) and 0.0 < self.ema_decay < 1.0
@@ -182,8 +187,7 @@ class GANConfig:
         if self.conditional:
             ok = positive_int(self.num_classes)
             require(ok, "model.num_classes", self.num_classes, "an integer >= 1 (labelled data)")
-        for key in ("compile", "channels_last"):
-            check_bool(f"model.{key}", getattr(self, key))
+        check_speed_options(self)
 
     def _check_regularisers(self, g_arch: str) -> None:
         """Augmentation, orthogonal and path-length settings."""
@@ -201,11 +205,9 @@ class GANConfig:
             ok = number(self.ada_p) and 0.0 <= self.ada_p <= 1.0
             require(ok, "model.ada_p", self.ada_p, "a number in [0, 1]")
         for key in ("ortho_reg", "pl_weight"):
-            value = getattr(self, key)
-            require(number(value) and value >= 0, f"model.{key}", value, "a number >= 0")
+            check_non_negative(f"model.{key}", getattr(self, key))
         for key in ("pl_every", "pl_batch_shrink"):
-            value = getattr(self, key)
-            require(positive_int(value), f"model.{key}", value, "an integer >= 1")
+            check_int(f"model.{key}", getattr(self, key))
         if self.pl_weight > 0 and g_arch != "stylegan2":
             raise ConfigError(
                 "model.pl_weight", self.pl_weight, "0 unless model.generator.arch=stylegan2"

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab.checks.values import check_bool, check_optimizer, number, positive_int, require
+from genlab.checks.values import (
+    check_int,
+    check_non_negative,
+    check_optimizer,
+    check_scheduler,
+    check_speed_options,
+    number,
+    positive_int,
+    require,
+)
 from genlab.losses.names import LIKELIHOOD_NAMES
 from genlab.nets.catalog import MLP_ACTIVATION_NAMES
 
@@ -99,9 +108,7 @@ class VAEConfig:
     channels_last: bool = False
 
     def __post_init__(self):
-        require(
-            positive_int(self.latent_dim), "model.latent_dim", self.latent_dim, "an integer >= 1"
-        )
+        check_int("model.latent_dim", self.latent_dim)
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
         ok = self.activation in MLP_ACTIVATION_NAMES
         require(ok, "model.activation", self.activation, f"one of {list(MLP_ACTIVATION_NAMES)}")
@@ -111,8 +118,7 @@ class VAEConfig:
         ok = self.data_binarized is None or isinstance(self.data_binarized, bool)
         require(ok, "model.data_binarized", self.data_binarized, "true, false or null")
         for key in ("beta", "free_bits"):
-            value = getattr(self, key)
-            require(number(value) and value >= 0, f"model.{key}", value, "a number >= 0")
+            check_non_negative(f"model.{key}", getattr(self, key))
         require(
             number(self.gaussian_std) and self.gaussian_std > 0,
             "model.gaussian_std",
@@ -121,11 +127,9 @@ class VAEConfig:
         )
         ok = isinstance(self.kl_warmup_steps, int) and self.kl_warmup_steps >= 0
         require(ok, "model.kl_warmup_steps", self.kl_warmup_steps, "an integer >= 0")
-        require(positive_int(self.k), "model.k", self.k, "an integer >= 1")
-        require(positive_int(self.nll_k), "model.nll_k", self.nll_k, "an integer >= 1")
-        every = self.nll_every_n_epochs
-        ok = isinstance(every, int) and not isinstance(every, bool) and every >= 0
-        require(ok, "model.nll_every_n_epochs", every, "an integer >= 0")
+        for key in ("k", "nll_k"):
+            check_int(f"model.{key}", getattr(self, key))
+        check_int("model.nll_every_n_epochs", self.nll_every_n_epochs, 0)
         n = self.nll_num_images
         ok = n is None or positive_int(n)
         require(ok, "model.nll_num_images", n, "null or an integer >= 1")
@@ -136,11 +140,9 @@ class VAEConfig:
             "0 when model.k > 1 (free bits act on the analytic KL of the ELBO, not on the IWAE "
             "bound)",
         )
-        ok = positive_int(self.num_mixtures)
-        require(ok, "model.num_mixtures", self.num_mixtures, "an integer >= 1")
+        check_int("model.num_mixtures", self.num_mixtures)
         require(self.prior in PRIORS, "model.prior", self.prior, f"one of {list(PRIORS)}")
-        ok = positive_int(self.num_pseudo_inputs)
-        require(ok, "model.num_pseudo_inputs", self.num_pseudo_inputs, "an integer >= 1")
+        check_int("model.num_pseudo_inputs", self.num_pseudo_inputs)
         require(
             self.prior == "standard" or self.free_bits == 0,
             "model.free_bits",
@@ -148,12 +150,8 @@ class VAEConfig:
             "0 with model.prior=vamp (its KL per latent dim has no closed form)",
         )
         check_optimizer("model.optimizer", self.optimizer)
-        ok = self.lr_scheduler is None or (
-            isinstance(self.lr_scheduler, dict) and "_target_" in self.lr_scheduler
-        )
-        require(ok, "model.lr_scheduler", self.lr_scheduler, "null or a dict with _target_")
-        for key in ("compile", "channels_last"):
-            check_bool(f"model.{key}", getattr(self, key))
+        check_scheduler("model.lr_scheduler", self.lr_scheduler)
+        check_speed_options(self)
 
 
 @dataclass
@@ -215,8 +213,7 @@ class LadderVAEConfig(VAEConfig):
     def __post_init__(self):
         super().__post_init__()
         for key in ("width", "num_resolutions", "blocks_per_resolution", "z_channels"):
-            value = getattr(self, key)
-            require(positive_int(value), f"model.{key}", value, "an integer >= 1")
+            check_int(f"model.{key}", getattr(self, key))
         factor = 2 ** (self.num_resolutions - 1)
         ok = self.image_size % factor == 0
         require(ok, "model.image_size", self.image_size, f"a multiple of {factor}")

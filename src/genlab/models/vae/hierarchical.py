@@ -16,7 +16,6 @@ with large k. The KL of layer l in the ELBO is the one-sample ``log q(z_l|.) - l
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 

@@ -54,6 +54,7 @@ class VAE(GenerativeModule):
 
     config_class = VAEConfig
     family = "vae"
+    # generate: the base class's, prior draws of latents() decoded by generate_from_latents()
     sample_options = frozenset({"truncation", "temperature"})
     supports_reconstruction = True
     networks = ("encoder", "decoder")  # what model.compile / channels_last act on

@@ -8,7 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab.checks.values import check_bool, check_optimizer, number, positive_int, require
+from genlab.checks.values import (
+    check_int,
+    check_non_negative,
+    check_optimizer,
+    check_scheduler,
+    check_speed_options,
+    number,
+    positive_int,
+    require,
+)
 
 DOWNSAMPLING = 4  # the encoder (genlab.models.vqvae.nets) halves the side twice
 
@@ -22,12 +31,8 @@ def _check_common(cfg) -> None:
     ok = positive_int(cfg.image_size) and cfg.image_size % DOWNSAMPLING == 0
     require(ok, "model.image_size", cfg.image_size, f"a multiple of {DOWNSAMPLING}")
     check_optimizer("model.optimizer", cfg.optimizer)
-    ok = cfg.lr_scheduler is None or (
-        isinstance(cfg.lr_scheduler, dict) and "_target_" in cfg.lr_scheduler
-    )
-    require(ok, "model.lr_scheduler", cfg.lr_scheduler, "null or a dict with _target_")
-    for key in ("compile", "channels_last"):
-        check_bool(f"model.{key}", getattr(cfg, key))
+    check_scheduler("model.lr_scheduler", cfg.lr_scheduler)
+    check_speed_options(cfg)
 
 
 @dataclass
@@ -71,16 +76,12 @@ class VQVAEConfig:
     def __post_init__(self):
         _check_common(self)
         for key in ("num_embeddings", "embedding_dim", "hidden_channels"):
-            value = getattr(self, key)
-            require(positive_int(value), f"model.{key}", value, "an integer >= 1")
-        n = self.num_residual_blocks
-        ok = isinstance(n, int) and not isinstance(n, bool) and n >= 0
-        require(ok, "model.num_residual_blocks", n, "an integer >= 0")
+            check_int(f"model.{key}", getattr(self, key))
+        check_int("model.num_residual_blocks", self.num_residual_blocks, 0)
         ok = self.hidden_channels >= 2
         require(ok, "model.hidden_channels", self.hidden_channels, "an integer >= 2")
         for key in ("commitment_cost", "ema_epsilon", "dead_code_threshold"):
-            value = getattr(self, key)
-            require(number(value) and value >= 0, f"model.{key}", value, "a number >= 0")
+            check_non_negative(f"model.{key}", getattr(self, key))
         ok = number(self.ema_decay) and 0 <= self.ema_decay < 1
         require(ok, "model.ema_decay", self.ema_decay, "a number in [0, 1)")
 
@@ -127,7 +128,6 @@ class VQVAEPriorConfig:
         ok = self.first_stage is None or isinstance(self.first_stage, dict)
         require(ok, "model.first_stage", self.first_stage, "null (filled from model.vqvae_ckpt)")
         for key in ("hidden_channels", "num_layers"):
-            value = getattr(self, key)
-            require(positive_int(value), f"model.{key}", value, "an integer >= 1")
+            check_int(f"model.{key}", getattr(self, key))
         ok = positive_int(self.kernel_size) and self.kernel_size % 2 == 1
         require(ok, "model.kernel_size", self.kernel_size, "an odd integer >= 1")
