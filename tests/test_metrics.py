@@ -562,3 +562,15 @@ def test_configs_instantiate_the_callback(tmp_path):
     assert cb.every_n_epochs == cfg.metrics.every_n_epochs and cb.prefix == "val/"
     with pytest.raises(Exception, match="metrics.features='vgg'"):  # (wrapped by Hydra)
         hydra.utils.instantiate(cfg.callbacks.sample_quality, features="vgg")
+
+
+def test_sample_quality_callback_refuses_unknown_and_device_settings():
+    """The callback passes its settings through to SampleQuality: a typo in
+    ``metrics.<key>`` (or ``device``, which follows the model) is refused by name."""
+    from genlab.callbacks.sample_quality import SampleQualityCallback
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'num_sampels'"):
+        SampleQualityCallback(num_sampels=10)
+    with pytest.raises(TypeError, match="device"):
+        SampleQualityCallback(device="cpu")
+    assert SampleQualityCallback(num_samples=10, features="classifier") is not None

@@ -273,3 +273,13 @@ def test_presets_build_and_train_one_step(tmp_path, preset):
         torch.manual_seed(0)
         model.elbo_terms(x)  # same random stream as loss_terms
         torch.testing.assert_close(loss.detach(), -model.iwae_bound(x, 5).mean().detach())
+
+
+def test_vae_generate_refuses_options_it_does_not_take():
+    """``genlab.sample labels=...`` on a VAE: the shared generate() names the option."""
+    from genlab.models.vae import VAE
+
+    model = VAE(image_size=28, channels=1, latent_dim=4, base_channels=8)
+    assert model.generate(2, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 28, 28)
+    with pytest.raises(TypeError, match="labels"):
+        model.generate(2, labels=None)
