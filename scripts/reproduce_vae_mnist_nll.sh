@@ -6,6 +6,7 @@
 #   scripts/reproduce_vae_mnist_nll.sh                    # 200 epochs, k=5000 (Burda et al.)
 #   EPOCHS=50 K=1000 THREADS=2 scripts/reproduce_vae_mnist_nll.sh
 #   EXPERIMENT=vae_mnist_vamp scripts/reproduce_vae_mnist_nll.sh   # any binarised-MNIST recipe
+#   scripts/reproduce_vae_mnist_nll.sh model.nll_every_n_epochs=10  # arguments: training overrides
 #
 # Cost on 2 shared CPU cores (1 training thread): ~15-30 s per epoch; the k=1000 evaluation of
 # the 10,000 test images ~10-15 min (k=5000: five times that).
@@ -24,7 +25,7 @@ RUN_DIR=${RUN_DIR:-outputs/$EXPERIMENT/repro_$(date +%Y%m%d_%H%M%S)}
 start=$(date +%s)
 "$PYTHON" -m genlab.train experiment="$EXPERIMENT" trainer.max_epochs="$EPOCHS" \
   num_threads="$THREADS" hydra.run.dir="$RUN_DIR" \
-  '~callbacks.rich_progress_bar' +trainer.enable_progress_bar=false
+  '~callbacks.rich_progress_bar' +trainer.enable_progress_bar=false "$@"
 trained=$(date +%s)
 echo "train wall time: $((trained - start)) s"
 
