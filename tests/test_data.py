@@ -126,7 +126,7 @@ def test_bundled_datamodule_batches():
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
-        ({"image_size": 32}, "data.image_size"),
+        ({"image_size": 64}, "data.image_size"),  # 28 or 32 (padded) only
         ({"channels": 3}, "data.channels"),
         ({"num_classes": 5}, "data.num_classes"),
         ({"batch_size": 0}, "data.batch_size"),
@@ -420,7 +420,7 @@ def test_idx_missing_files_raise_config_error(tmp_path, no_network):
     with pytest.raises(ConfigError, match=r"data\.data_dir.*data\.download=true"):
         dm.setup("fit")
     with pytest.raises(ConfigError, match=r"data\.image_size"):
-        MNISTDataModule(data_dir=str(tmp_path), image_size=32)
+        MNISTDataModule(data_dir=str(tmp_path), image_size=64)
 
 
 def _fake_cifar(root: Path, per_batch: int = 4) -> np.ndarray:
