@@ -93,7 +93,8 @@ def calibrate(hand: tr.HandLoop, seconds: float, limit: int) -> int:
 def ratio_rows(section, name, res, key) -> list[dict]:
     note = (
         f"genlab {res['framework_img_s']} vs hand {res['hand_img_s']} img/s, "
-        f"rounds {res['ratios']}, threads {res['threads']}"
+        f"rounds {res['ratios']}, threads {res['threads']}; batch ms: genlab "
+        f"{res['plain_ms']} (+{res['written_extra_ms']} when written) vs hand {res['hand_ms']}"
     )
     return [
         row(section, name, res["ratio"], "x hand", note, key),
@@ -106,12 +107,36 @@ def overhead(ctx: Context) -> list[dict]:
     rounds, seconds = (1, 1.5) if ctx.quick else (3, 4.0)
     out = []
     for model in tr.MODELS:
+        if model in tr.ZOO and ctx.quick:
+            out.append(row("overhead", f"{model} train img/s genlab/hand", "skipped", "",
+                           "full run only"))  # fmt: skip
+            continue
         hand = hand_loop(ctx, model)
         batches = calibrate(hand, seconds, max_batches(model))
-        res = tr.interleaved_ratio(lambda m=model: ctx.compose(m), hand, batches, rounds)
+        n = 1 if model in tr.ZOO else rounds  # the zoo presets: one round each (time)
+        res = tr.interleaved_ratio(lambda m=model: ctx.compose(m), hand, batches, n)
         ctx.rates[model] = {**res, "batches": batches, "hand": hand}
         out += ratio_rows("overhead", f"{model} train img/s genlab/hand", res, f"ratio_{model}")
+        out.append(batch_gap_row(ctx, model, res))
     return out
+
+
+def batch_gap_row(ctx: Context, model: str, res: dict) -> dict:
+    """Where a batch's extra time goes: genlab's ordinary (unwritten) batch minus the hand
+    loop's, by median, and what a batch whose metrics Lightning writes adds on top. With
+    ``n_critic`` > 1 batches with and without a G step differ, so the medians would compare
+    unlike batches: the row then gives the mean batch times instead."""
+    n_critic = int(ctx.compose(model).model.get("n_critic", 1) or 1)
+    if n_critic > 1:
+        size = int(ctx.compose(model).data.batch_size)
+        gap = 1000 * size / res["framework_img_s"] - 1000 * size / res["hand_img_s"]
+        note = f"mean batch times (n_critic {n_critic}: a G step every {n_critic} batches)"
+        return row("overhead", f"{model} batch genlab - hand", round(gap, 2), "ms", note,
+                   f"gap_ms_{model}")  # fmt: skip
+    gap = round(res["plain_ms"] - res["hand_ms"], 2)
+    note = f"+{res['written_extra_ms']} ms on each batch Lightning writes (log_every_n_steps)"
+    return row("overhead", f"{model} unwritten batch genlab - hand", gap, "ms", note,
+               f"gap_ms_{model}")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- 2 callbacks
@@ -155,7 +180,9 @@ def startup(ctx: Context) -> list[dict]:
     out = []
     for label, args, code in [
         ("--cfg job", ["--cfg", "job"], 0),
+        ("--help", ["--help"], 0),
         ("config error (model.latnt_dim=8)", ["model.latnt_dim=8"], 2),
+        ("model value error (model.latent_dim=-3)", ["model.latent_dim=-3"], 2),
     ]:
         times = []
         for _ in range(n):
@@ -243,11 +270,15 @@ def scaling(ctx: Context) -> list[dict]:
 # ---------------------------------------------------------------------------- 6 flops
 def flops(ctx: Context) -> list[dict]:
     out = []
-    threads = torch.get_num_threads()
+    # the peak on the threads the training runs used (section 1), else the current count
+    used = [max(r["threads"]) for r in ctx.rates.values() if r.get("threads")]
+    threads = max(used, default=torch.get_num_threads())
     peak = tr.matmul_gflops(threads, seconds=0.5 if ctx.quick else 2.0)
     out.append(row("flops", f"fp32 matmul 1024^2, {threads} threads", round(peak, 1), "GFLOP/s"))
     for model in tr.MODELS:
         base = ctx.rates.get(model)
+        if model in tr.ZOO and not base:
+            continue  # quick run: the zoo presets are measured in the full run only
         hand = base["hand"] if base else hand_loop(ctx, model)
         gflop = tr.step_flops(hand) / 1e9
         rate = base["framework_img_s"] if base else hand.rate(5)

@@ -28,8 +28,34 @@ MODELS: dict[str, list[str]] = {  # benchmark name -> overrides of python -m gen
     "vae": ["model=vae"],
     "gan_mlp": ["model=gan_mlp"],
     "dcgan64": ["data=folder", "data.image_size=64", "data.channels=3"],  # + data.path
-}
-WARMUP_BATCHES = 3
+    # the model-zoo presets on the bundled data, at widths a CPU runs in seconds per batch;
+    # penalties the hand loop does not compute (lazy R1, path length, orthogonal reg.) are off
+    "resnet_gan": [
+        "model=resnet_gan", "data.image_size=32",
+        "model.generator.base_channels=16", "model.discriminator.base_channels=16",
+    ],
+    "biggan": [
+        "model=biggan", "data.image_size=32", "model.ortho_reg=0",
+        "model.generator.base_channels=16", "model.discriminator.base_channels=16",
+    ],
+    "stylegan2": [
+        "model=stylegan2", "data.image_size=32", "model.r1_gamma=0", "model.pl_weight=0",
+        "model.latent_dim=128", "model.generator.w_dim=128",
+        "model.generator.channel_base=1024", "model.generator.channel_max=64",
+        "model.discriminator.channel_base=1024", "model.discriminator.channel_max=64",
+    ],
+    "vamp_vae": ["model=vamp_vae"],
+    "iwae_2layer": ["model=iwae_2layer"],
+    "ladder_vae": ["model=ladder_vae", "model.width=16"],
+    "vqvae": ["model=vqvae"],
+}  # fmt: skip
+ZOO = ("resnet_gan", "biggan", "stylegan2", "vamp_vae", "iwae_2layer", "ladder_vae", "vqvae")
+# Untimed batches before timing starts. genlab: past the first step Lightning writes
+# (trainer.log_every_n_steps = 10), whose one-time cost (registering each logged key, the
+# loggers' first record: ~0.2 s once per run, measured) is start-up, not per-step overhead;
+# the hand loop has no such first-time work, and 3 batches warm up its allocator and kernels.
+WARMUP_BATCHES = 11
+HAND_WARMUP_BATCHES = 3
 SKIP_AFTER_STOP = ("SampleQualityCallback", "SampleGridCallback")  # epoch-end work, untimed
 
 
@@ -50,29 +76,51 @@ def compose_train(out_dir: Path, overrides: list[str], cache_dir: Path) -> DictC
 
 
 class StepTimer(pl.Callback):
-    """Wall time of ``batches`` training batches after ``warmup`` ones; stops training then."""
+    """Wall time of ``batches`` training batches after ``warmup`` ones; stops training then.
+
+    Also each timed batch's own wall time and whether Lightning wrote its step metrics to the
+    loggers (``genlab.compat.lightning_writes_logs_now``), so the report can split the cost
+    of an ordinary batch from that of a written one."""
 
     last: dict[str, float] = {}  # filled at the end of each timed run (seconds, batches)
 
     def __init__(self, warmup: int, batches: int):
         self.warmup, self.batches, self.seen, self.start, self.cpu = warmup, batches, 0, 0.0, 0.0
+        self.batch_start, self.durations, self.written = 0.0, [], []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.seen == self.warmup:
             self.start, self.cpu = time.perf_counter(), time.process_time()
+        self.batch_start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        from genlab.compat import lightning_writes_logs_now
+
         self.seen += 1
+        if self.seen > self.warmup:
+            self.durations.append(time.perf_counter() - self.batch_start)
+            self.written.append(lightning_writes_logs_now(trainer))
         if self.seen == self.warmup + self.batches:
             StepTimer.last = {
                 "seconds": time.perf_counter() - self.start,
                 "cpu_seconds": time.process_time() - self.cpu,
                 "batches": self.batches,
+                **batch_split(self.durations, self.written),
             }
             trainer.should_stop = True
             for callback in trainer.callbacks:  # the measurement is over: skip epoch-end work
                 if type(callback).__name__ in SKIP_AFTER_STOP:
                     callback.every_n_epochs = 10**9  # never due again
+
+
+def batch_split(durations: list[float], written: list[bool]) -> dict[str, float]:
+    """Median ms of the batches whose metrics were not written (``plain_ms``) and how much
+    longer, by median, the written ones took (``written_extra_ms``; 0 when none was)."""
+    plain = [d for d, w in zip(durations, written) if not w] or durations
+    wrote = [d for d, w in zip(durations, written) if w]
+    plain_ms = 1000 * statistics.median(plain)
+    extra = 1000 * statistics.median(wrote) - plain_ms if wrote else 0.0
+    return {"plain_ms": plain_ms, "written_extra_ms": extra}
 
 
 class FirstStepStamp(pl.Callback):
@@ -130,6 +178,8 @@ def framework_rate(cfg: DictConfig, batches: int) -> dict[str, float]:
     return {
         "img_s": images / StepTimer.last["seconds"],
         "cpu_img_s": images / StepTimer.last["cpu_seconds"],
+        "plain_ms": StepTimer.last["plain_ms"],
+        "written_extra_ms": StepTimer.last["written_extra_ms"],
     }
 
 
@@ -162,6 +212,7 @@ class HandLoop:
         else:
             self.opt = build_optimizer(c.optimizer, self.model.parameters())
         self.order, self.position = torch.randperm(len(images)), 0
+        self.d_steps = 0
 
     def batch(self) -> torch.Tensor:
         """The next (B, C, H, W) batch of a random permutation (drop_last)."""
@@ -172,45 +223,55 @@ class HandLoop:
         return self.images[index]
 
     def step(self, x: torch.Tensor) -> None:
-        """One training step: GAN = one D step then one G step (non-saturating / model.loss),
-        D frozen during the G step; VAE = one optimizer step on ``loss_terms``."""
+        """One training step: GAN = one D step, then every ``n_critic``-th batch one G step
+        (model.loss, D frozen) and the EMA update (random labels when conditional); the other
+        families = one optimizer step on ``loss_terms``."""
         m = self.model
-        if self.family == "vae":
+        if self.family != "gan":
             loss = m.loss_terms(x)["loss"]
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
             return
-        real = x * 2.0 - 1.0
+        real, c = x * 2.0 - 1.0, m.config
+        labels = torch.randint(0, c.num_classes, (len(x),)) if c.conditional else None
         with torch.no_grad():
-            fake = m.generator(torch.randn(len(x), m.config.latent_dim), None)
-        loss_d = m.loss_fns.discriminator_terms(m.discriminator, real, fake, None)["loss_d"]
+            fake = m.generator(torch.randn(len(x), c.latent_dim), labels)
+        loss_d = m.loss_fns.discriminator_terms(m.discriminator, real, fake, labels)["loss_d"]
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
+        self.d_steps += 1
+        if self.d_steps % c.n_critic:
+            return
         m.discriminator.requires_grad_(False)
-        fake = m.generator(torch.randn(len(x), m.config.latent_dim), None)
-        loss_g = m.loss_fns.generator_terms(m.discriminator, real, fake, None)["loss_g"]
+        fake = m.generator(torch.randn(len(x), c.latent_dim), labels)
+        loss_g = m.loss_fns.generator_terms(m.discriminator, real, fake, labels)["loss_g"]
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         m.discriminator.requires_grad_(True)
+        if m.generator_ema is not None:
+            m.generator_ema.update_parameters(m.generator)
 
-    def rates(self, batches: int, warmup: int = WARMUP_BATCHES) -> dict[str, float]:
+    def rates(self, batches: int, warmup: int = HAND_WARMUP_BATCHES) -> dict[str, float]:
         """Images/s over ``batches`` steps after ``warmup`` ones, per wall second (``img_s``)
         and per second of this process's CPU time (``cpu_img_s``)."""
         for _ in range(warmup):
             self.step(self.batch())
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu, durations = time.perf_counter(), time.process_time(), []
         for _ in range(batches):
+            t = time.perf_counter()
             self.step(self.batch())
+            durations.append(time.perf_counter() - t)
         images = batches * self.batch_size
         return {
             "img_s": images / (time.perf_counter() - start),
             "cpu_img_s": images / (time.process_time() - cpu),
+            "median_ms": 1000 * statistics.median(durations),
         }
 
-    def rate(self, batches: int, warmup: int = WARMUP_BATCHES) -> float:
+    def rate(self, batches: int, warmup: int = HAND_WARMUP_BATCHES) -> float:
         """Images/s (wall) over ``batches`` steps after ``warmup`` ones."""
         return self.rates(batches, warmup)["img_s"]
 
@@ -237,17 +298,24 @@ def interleaved_ratio(make_cfg, hand: HandLoop, batches: int, rounds: int) -> di
         "ratios": [round(r, 3) for r in ratios],
         "cpu_ratio": round(statistics.median(cpu_ratios), 3),
         "threads": threads,
+        # per batch (ms, medians over rounds): genlab's unwritten batches, the extra of a
+        # batch whose metrics Lightning writes, and the hand loop's batch
+        "plain_ms": round(statistics.median(f["plain_ms"] for f in fw), 2),
+        "written_extra_ms": round(statistics.median(f["written_extra_ms"] for f in fw), 2),
+        "hand_ms": round(statistics.median(h["median_ms"] for h in hd), 2),
     }
 
 
 def step_flops(hand: HandLoop) -> int:
-    """FLOPs of one training step (forward + backward, both GAN steps) of ``hand``."""
+    """FLOPs of one training batch (forward + backward, the D step and the G step) of
+    ``hand``: averaged over ``n_critic`` batches for a GAN that takes a G step less often."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = hand.batch()
+    batches = getattr(hand.model.config, "n_critic", 1) if hand.family == "gan" else 1
     with FlopCounterMode(display=False) as counter:
-        hand.step(x)
-    return int(counter.get_total_flops())
+        for _ in range(batches):
+            hand.step(hand.batch())
+    return int(counter.get_total_flops()) // batches
 
 
 def matmul_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> float:
