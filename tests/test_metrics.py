@@ -574,3 +574,37 @@ def test_sample_quality_callback_refuses_unknown_and_device_settings():
     with pytest.raises(TypeError, match="device"):
         SampleQualityCallback(device="cpu")
     assert SampleQualityCallback(num_samples=10, features="classifier") is not None
+
+
+class _RecordingNet(torch.nn.Module):
+    """Per-image features (B, 3) of uint8 images; records the batch size of every call."""
+
+    cpu_batch_size = 4
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[int] = []
+
+    def forward(self, x):
+        self.calls.append(x.shape[0])
+        x = x.float()
+        return torch.stack([x.mean((1, 2, 3)), x.amax((1, 2, 3)), x[:, :, 0, 0].sum(1)], 1)
+
+
+def test_inception_on_a_cpu_gets_chunks_of_its_fastest_batch_with_the_same_features():
+    """Inception on a CPU runs fastest on small calls (benchmarks section 7), so a net that
+    declares cpu_batch_size gets chunks of it whatever metrics.batch_size is; the features
+    are those of whole batches."""
+    from genlab.metrics.features import FeatureExtractor
+    from genlab.metrics.inception import FIDInceptionV3, TorchFidelityInceptionV3
+
+    assert FIDInceptionV3.cpu_batch_size == TorchFidelityInceptionV3.cpu_batch_size == 16
+    images = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8)
+    net = _RecordingNet()
+    extractor = FeatureExtractor("inception", "fid_helper", None, None, 10, None,
+                                 {"feature_batches": 0})  # fmt: skip
+    extractor.feature_net = lambda dataset=None: net  # the network under test
+    chunked = extractor.extract(images).features
+    assert net.calls == [4, 4, 2]
+    assert torch.equal(chunked, net(images))
+    assert extractor.stats["feature_batches"] == 1  # one batch of metrics.batch_size
