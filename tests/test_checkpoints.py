@@ -148,3 +148,19 @@ def test_kill9_during_checkpoint_writes_never_corrupts(tmp_path):
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "last.ckpt"]
     assert all(name.startswith(".last.ckpt.") for name in leftovers)  # only temp files
     json.dumps(leftovers)
+
+
+@pytest.mark.parametrize("max_epochs", [5, 7])
+def test_last_ckpt_holds_the_final_state_when_training_ends_between_periodic_checkpoints(
+    make_cfg, tmp_path, max_epochs
+):
+    """With checkpoints every 5 epochs, Lightning's ModelCheckpoint writes last.ckpt only with
+    a periodic one: a 7-epoch run used to end with epoch 5's weights in last.ckpt (a 60-epoch
+    recipe run with checkpoints every 25: epoch 50's), and genlab.eval / genlab.sample /
+    ckpt_path=last read those. The end of training now writes it."""
+    cfg = make_cfg("model=vae", "model.latent_dim=4", "~callbacks.sample_grid",
+                   f"trainer.max_epochs={max_epochs}", "callbacks.model_checkpoint.every_n_epochs=5")  # fmt: skip
+    train(cfg)
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 3 * max_epochs  # FAST: 3 batches per epoch
+    assert (tmp_path / "checkpoints" / "epoch_004.ckpt").is_file()  # the periodic one stays

@@ -1,4 +1,5 @@
-"""Resumable ``last.ckpt`` on SIGTERM / SIGINT (Ctrl-C, cluster pre-emption), and periodically.
+"""Resumable ``last.ckpt`` on SIGTERM / SIGINT (Ctrl-C, cluster pre-emption), periodically, and
+at the end of training.
 
 Lightning on its own only *notices* SIGTERM (``trainer.received_sigterm``): it finishes the
 current batch, raises ``SIGTERMException`` and saves nothing; Ctrl-C raises
@@ -15,7 +16,13 @@ This callback:
   every ``every_n_minutes`` minutes, so that after a ``kill -9`` at most that much work is lost
   (mid-epoch checkpoints resume exactly too). Under multi-process training all ranks save
   together: the batch count is the same on every rank, and for the clock, which differs
-  between ranks, all save as soon as one rank's clock says a save is due.
+  between ranks, all save as soon as one rank's clock says a save is due;
+* when training ends normally (``max_epochs``, ``max_steps``, ``max_time``, early stopping)
+  writes ``last.ckpt`` once more, the final state: ModelCheckpoint's ``save_last`` copy is
+  written only with a periodic checkpoint (every ``callbacks.model_checkpoint.every_n_epochs``),
+  so a run of 12 epochs with checkpoints every 5 would otherwise end with the weights of epoch
+  10 in ``last.ckpt``, and ``genlab.eval`` / ``genlab.sample`` / ``ckpt_path=last`` would read
+  those. (One extra write when the last epoch was a checkpoint epoch anyway.)
 
 ``genlab.train`` then records ``status: interrupted`` in ``<run dir>/status.json`` and exits
 with code 128 + signal number (143 for SIGTERM, 130 for SIGINT).
@@ -78,13 +85,14 @@ class PreemptionCheckpoint(pl.Callback):
         self._batches = 0
         self._last_save = time.monotonic()
         self._previous: dict[int, Any] = {}
+        self._saved_last_at: int | None = None  # global step of this callback's newest save
 
     # -- signal handling ---------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # SIGTERM from the start of fit (Lightning registers its own handler later and chains
         # to ours); SIGINT only once training runs (a Ctrl-C during start-up just aborts).
         if stage == "fit":
-            self.signum, self.saved_on_signal = None, None
+            self.signum, self.saved_on_signal, self._saved_last_at = None, None, None
             self._install(trainer, signal.SIGTERM)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -154,3 +162,12 @@ class PreemptionCheckpoint(pl.Callback):
     def _save(self, trainer: pl.Trainer) -> None:
         trainer.save_checkpoint(self.path, weights_only=False)
         self._last_save = time.monotonic()
+        self._saved_last_at = trainer.global_step
+
+    # -- the end of training -----------------------------------------------------------------
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.fast_dev_run or trainer.sanity_checking or self.signum is not None:
+            return
+        if self._saved_last_at != trainer.global_step:
+            self._save(trainer)
+            log.info(f"Saved {self.path} at the end of training (global step {trainer.global_step})")
