@@ -170,4 +170,6 @@ class PreemptionCheckpoint(pl.Callback):
             return
         if self._saved_last_at != trainer.global_step:
             self._save(trainer)
-            log.info(f"Saved {self.path} at the end of training (global step {trainer.global_step})")
+            log.info(
+                f"Saved {self.path} at the end of training (global step {trainer.global_step})"
+            )
