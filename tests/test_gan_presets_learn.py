@@ -6,7 +6,8 @@ down so that a few CPU minutes suffice; ``val/fid`` (the held-out test split's c
 features, 1,000 samples) is logged every epoch and must end well below where the first epoch
 left it. Not covered, measured on this 2-core CPU: the n_critic 4-5 presets (``wgan_gp``,
 ``resnet_gan``, ``biggan``: 4-5x fewer G steps in the same epochs; 2 epochs of ``biggan`` left
-its FD at 36.2 -> 35.9, of ``resnet_gan`` at 38.3 -> 43.5), ``stylegan2`` (19 batches in 12
+its FD at 36.2 -> 35.9; 6 epochs of ``resnet_gan`` at widths 16: 38.3, 43.5, 53.1, 52.3,
+42.6, 50.4), ``stylegan2`` (19 batches in 12
 minutes at ``channel_base=2048`` on 32 px, padded) and ``gan_mlp``, whose FD does not fall in
 4 epochs (147.2, 136.9, 141.7, 149.9). Slow: run with
 ``pytest -m slow tests/test_gan_presets_learn.py``.
