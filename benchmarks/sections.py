@@ -117,18 +117,18 @@ def overhead(ctx: Context) -> list[dict]:
         res = tr.interleaved_ratio(lambda m=model: ctx.compose(m), hand, batches, n)
         ctx.rates[model] = {**res, "batches": batches, "hand": hand}
         out += ratio_rows("overhead", f"{model} train img/s genlab/hand", res, f"ratio_{model}")
-        out.append(batch_gap_row(ctx, model, res))
+        out.append(batch_gap_row(model, hand, res))
     return out
 
 
-def batch_gap_row(ctx: Context, model: str, res: dict) -> dict:
+def batch_gap_row(model: str, hand: tr.HandLoop, res: dict) -> dict:
     """Where a batch's extra time goes: genlab's ordinary (unwritten) batch minus the hand
     loop's, by median, and what a batch whose metrics Lightning writes adds on top. With
     ``n_critic`` > 1 batches with and without a G step differ, so the medians would compare
     unlike batches: the row then gives the mean batch times instead."""
-    n_critic = int(ctx.compose(model).model.get("n_critic", 1) or 1)
+    n_critic = int(getattr(hand.model.config, "n_critic", 1) or 1)
     if n_critic > 1:
-        size = int(ctx.compose(model).data.batch_size)
+        size = hand.batch_size
         gap = 1000 * size / res["framework_img_s"] - 1000 * size / res["hand_img_s"]
         note = f"mean batch times (n_critic {n_critic}: a G step every {n_critic} batches)"
         return row("overhead", f"{model} batch genlab - hand", round(gap, 2), "ms", note,
