@@ -151,6 +151,22 @@ def test_demodulation_cancels_the_weight_scale_and_to_rgb_does_not():
     assert conv(torch.randn(64, 8, 8, 8), torch.randn(64, 16), "none").std() < 3.0
 
 
+def test_modulated_conv_equals_the_papers_per_sample_weights():
+    """Eq. 1-3 of the paper done literally: w'_{o,i,k} = s_i w_{o,i,k}, w'' = w' / ||w'_o||,
+    one conv per sample (as a grouped conv). The layer must give the same output."""
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(6, 5, 3, 16, 8)
+    x, w = torch.randn(3, 6, 8, 8), torch.randn(3, 16)
+    styles = conv.affine(w)  # (B, in)
+    w_mod = conv.weight[None] * styles[:, None, :, None, None]  # (B, out, in, k, k)
+    w_mod = w_mod * (w_mod.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
+    y = torch.nn.functional.conv2d(
+        x.reshape(1, 18, 8, 8), w_mod.reshape(15, 6, 3, 3), padding=1, groups=3
+    ).reshape(3, 5, 8, 8)
+    expected = torch.nn.functional.leaky_relu(y + conv.bias[None, :, None, None], 0.2)
+    assert torch.allclose(conv(x, w, "none"), expected * math.sqrt(2), atol=1e-5)
+
+
 def test_noise_modes():
     torch.manual_seed(0)
     conv = ModulatedConv2d(4, 4, 3, 8, 8)

@@ -168,8 +168,10 @@ class ModulatedConv2d(nn.Module):
             x = F.conv2d(x * (styles * self.weight_gain)[:, :, None, None], self.weight)
             return x + self.bias.to(x.dtype)[None, :, None, None]
         x = F.conv2d(x * styles[:, :, None, None], self.weight, padding=self.kernel // 2)
-        w_mod = self.weight[None] * styles[:, None, :, None, None]  # (B, out, in, k, k)
-        demod = (w_mod.float().square().sum(dim=(2, 3, 4)) + 1e-8).rsqrt()  # (B, out)
+        # demod_o = 1 / sqrt(sum_{i,k} (W_{o,i,k} s_i)^2) = 1 / sqrt(s^2 @ (sum_k W^2)^T): the same
+        # sum as the reference's (B, out, in, k, k) tensor without building it (B x its size)
+        w_sq = self.weight.float().square().sum(dim=(2, 3))  # (out, in)
+        demod = (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()  # (B, out)
         x = x * demod.to(x.dtype)[:, :, None, None]
         if noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
