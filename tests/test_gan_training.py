@@ -105,8 +105,8 @@ def test_skipped_fp16_scaler_step_does_not_advance_schedulers():
     )
     generator_step = model.generator_step
 
-    def inf_on_second_step(real, labels):
-        loss = generator_step(real, labels)
+    def inf_on_second_step(real, labels, fake=None):
+        loss = generator_step(real, labels, fake)
         return loss * float("inf") if model.g_steps == 1 else loss
 
     model.generator_step = inf_on_second_step
@@ -128,7 +128,46 @@ def test_skipped_fp16_scaler_step_does_not_advance_schedulers():
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+@pytest.mark.parametrize("reuse", [False, True])
+def test_reuse_fakes_scores_the_discriminator_steps_fakes_in_the_generator_step(reuse):
+    """model.reuse_fakes: one generator forward per batch, whose images D trains on and the G
+    step then scores (and trains G through); off: a fresh draw for each step."""
+    model = tiny_module(reuse_fakes=reuse)
+    forwards, scored = [], []
+    model.generator.register_forward_hook(lambda m, i, out: forwards.append(out.detach().clone()))
+
+    class ScoredFakes:  # the preset's loss, recording the fakes each G step scores
+        def __init__(self, loss):
+            self.loss = loss
+
+        def __getattr__(self, name):
+            return getattr(self.loss, name)
+
+        def generator_terms(self, discriminate, real, fake, labels):
+            scored.append(fake.detach().clone())
+            return self.loss.generator_terms(discriminate, real, fake, labels)
+
+    model.loss_fns = ScoredFakes(model.loss_fns)
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=3,
+        logger=False,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=FashionMNISTMiniDataModule(data_dir=".", batch_size=8))
+    assert len(scored) == 3 and len(forwards) == (3 if reuse else 6)
+    d_step_fakes = forwards if reuse else forwards[0::2]
+    assert all(torch.equal(a, b) for a, b in zip(scored, d_step_fakes)) == reuse
+    after = list(model.generator.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))  # G trained via reused fakes
+
+
 def test_ema_copies_during_warm_up_then_averages_and_is_used_for_sampling():
+    torch.manual_seed(0)  # the outputs compared below must not depend on earlier tests' draws
     model = tiny_module(ema_decay=0.75, ema_start=2)
     model.lr_schedulers = lambda: None  # no trainer attached: no schedulers
     ema, generator = model.generator_ema.module, model.generator
@@ -136,14 +175,14 @@ def test_ema_copies_during_warm_up_then_averages_and_is_used_for_sampling():
     for step in (1, 2):  # warm-up: the EMA is a copy of G
         with torch.no_grad():
             for p in generator.parameters():
-                p.add_(1.0)
+                p.add_(0.01)  # small: a saturated tanh would make EMA and G agree
         model.g_steps = step
         model._after_generator_step(applied=True)
         assert torch.equal(weight(ema), weight(generator))
     before = weight(ema)
     with torch.no_grad():
         for p in generator.parameters():
-            p.add_(1.0)
+            p.add_(0.01)
     model.g_steps = 3
     model._after_generator_step(applied=True)
     assert torch.allclose(weight(ema), 0.75 * before + 0.25 * weight(generator))

@@ -8,6 +8,7 @@ from typing import Any
 from genlab.augment.policy import parse_ops, parse_policy
 from genlab.checks.errors import ConfigError
 from genlab.checks.values import (
+    check_bool,
     check_int,
     check_non_negative,
     check_optimizer,
@@ -114,6 +115,9 @@ class GANConfig:
             is one D step (``d_steps``); every ``n_critic``-th batch also one G step
             (``g_steps``, which is ``trainer.global_step``, so ``trainer.max_steps`` and
             ``ModelCheckpoint(every_n_train_steps)`` count generator steps).
+        reuse_fakes: on a batch with a G step, score the D step's fakes again in the G step
+            (against the just-updated D, as PyTorch's DCGAN example does) instead of drawing
+            new ones: one G forward per batch instead of two (false = fresh fakes per step).
         gp_weight: WGAN-GP gradient penalty weight (0 = off). With ``gp_weight > 0`` or
             ``r1_gamma > 0`` the discriminator must not use batch norm (``ConfigError``).
         r1_gamma: R1 penalty gamma on reals (0 = off); the penalty is gamma/2 * ||grad||^2.
@@ -143,6 +147,7 @@ class GANConfig:
     scheduler_g: dict[str, Any] | None = None
     scheduler_d: dict[str, Any] | None = None
     n_critic: int = 1
+    reuse_fakes: bool = False
     gp_weight: float = 0.0
     r1_gamma: float = 0.0
     r1_every: int = 1
@@ -178,6 +183,7 @@ class GANConfig:
         check_optimizer("model.optimizer_d", self.optimizer_d)
         for key in ("n_critic", "r1_every"):
             check_int(f"model.{key}", getattr(self, key))
+        check_bool("model.reuse_fakes", self.reuse_fakes)
         for key in ("gp_weight", "r1_gamma"):
             check_non_negative(f"model.{key}", getattr(self, key))
         check_penalty_norm(self.gp_weight, self.r1_gamma, norm)

@@ -221,13 +221,17 @@ class GAN(GenerativeModule):
             raise ConfigError("model.conditional", True, "false for unlabelled data (label -1)")
         return labels
 
-    def discriminator_step(self, real: torch.Tensor, labels) -> dict[str, torch.Tensor]:
-        """D losses on a real batch (B, C, H, W) in [-1, 1] and as many fresh fakes; D sees
-        both through :meth:`discriminate` (the augmentation), penalties included (ADA: R1 on
-        the un-augmented reals through the augmentation, as stylegan2-ada-pytorch)."""
+    def discriminator_step(
+        self, real: torch.Tensor, labels, fake: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """D losses on a real batch (B, C, H, W) in [-1, 1] and as many fakes (B, C, H, W):
+        ``fake`` (detached) when given, else fresh ones; D sees both through
+        :meth:`discriminate` (the augmentation), penalties included (ADA: R1 on the
+        un-augmented reals through the augmentation, as stylegan2-ada-pytorch)."""
         cfg = self.config
-        with torch.no_grad():
-            fake = self.generator(self.sample_latent(real.size(0)), labels)
+        if fake is None:
+            with torch.no_grad():
+                fake = self.generator(self.sample_latent(real.size(0)), labels)
         terms = self.loss_fns.discriminator_terms(self.discriminate, real, fake, labels)
         loss_d, real_logits, fake_logits = (
             terms["loss_d"],
@@ -252,13 +256,17 @@ class GAN(GenerativeModule):
         out["loss_d_total"] = loss_d
         return out
 
-    def generator_step(self, real: torch.Tensor, labels) -> torch.Tensor:
-        """G loss of fresh fakes; the loss object scores them (and, if relativistic, the real
-        batch (B, C, H, W) in [-1, 1]) with D through the augmentation. Plus BigGAN's
+    def generator_step(
+        self, real: torch.Tensor, labels, fake: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """G loss of ``fake`` (B, C, H, W, still attached to G's graph) or else of fresh fakes;
+        the loss object scores them (and, if relativistic, the real batch (B, C, H, W) in
+        [-1, 1]) with D through the augmentation. Plus BigGAN's
         orthogonal regularisation of G (``ortho_reg``) and StyleGAN2's lazy path-length
         penalty (``pl_weight`` every ``pl_every`` generator steps, scaled by ``pl_every``)."""
         cfg = self.config
-        fake = self.generator(self.sample_latent(real.size(0)), labels)
+        if fake is None:
+            fake = self.generator(self.sample_latent(real.size(0)), labels)
         loss = self.loss_fns.generator_terms(self.discriminate, real, fake, labels)["loss_g"]
         if cfg.ortho_reg > 0:
             loss = loss + orthogonal_regularization(self.generator, cfg.ortho_reg).to(loss)
@@ -314,18 +322,22 @@ class GAN(GenerativeModule):
         real = unit_to_signed(batch["image"])
         labels = self._labels(batch)
         opt_d, opt_g = self.optimizers()
+        generator_turn = (self.d_steps + 1) % self.config.n_critic == 0  # this batch: D and G
+        fake = None
+        if self.config.reuse_fakes and generator_turn:  # one G forward serves both steps
+            fake = self.generator(self.sample_latent(real.size(0)), labels)
 
         self.toggle_optimizer(opt_d)
-        out_d = self.discriminator_step(real, labels)
+        out_d = self.discriminator_step(real, labels, None if fake is None else fake.detach())
         self._optimize(opt_d, out_d.pop("loss_d_total"), self.discriminator, counted=False)
         self.untoggle_optimizer(opt_d)
         self.d_steps += 1
 
         loss_d = out_d.pop("loss_d")
         logs = {f"train/{k}": v for k, v in out_d.items()}
-        if self.d_steps % self.config.n_critic == 0:
+        if generator_turn:
             self.toggle_optimizer(opt_g)
-            loss_g = self.generator_step(real, labels)
+            loss_g = self.generator_step(real, labels, fake)
             applied = self._optimize(opt_g, loss_g, self.generator, counted=True)
             self.untoggle_optimizer(opt_g)
             self.g_steps += 1
