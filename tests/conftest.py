@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -31,6 +32,21 @@ FAST = [
     "trainer.log_every_n_steps=1",
     "logger=csv",  # the default loggers add wandb (offline); tests/test_wandb.py covers it
 ]
+
+
+def bare_trainer(max_steps: int, **kwargs):
+    """A ``pl.Trainer`` on the CPU for ``max_steps`` steps that writes nothing: no logger,
+    checkpoints, validation, progress bar or summary (``kwargs`` add to or replace these)."""
+    options = dict(
+        accelerator="cpu",
+        max_steps=max_steps,
+        logger=False,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    return pl.Trainer(**{**options, **kwargs})
 
 
 def compose_config(output_dir: Path, *overrides: str, config_name: str = "train") -> DictConfig:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import csv
 
-import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
-from conftest import compose_config
+from conftest import bare_trainer, compose_config
 from genlab.checks.errors import ConfigError
 from genlab.data import FashionMNISTMiniDataModule
 from genlab.models import GAN
@@ -111,16 +110,7 @@ def test_skipped_fp16_scaler_step_does_not_advance_schedulers():
 
     model.generator_step = inf_on_second_step
     plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        plugins=[plugin],
-        max_steps=4,
-        logger=False,
-        limit_val_batches=0,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer(4, plugins=[plugin])
     trainer.fit(model, datamodule=FashionMNISTMiniDataModule(data_dir=".", batch_size=8))
     assert (model.g_steps, model.skipped_g_steps, trainer.global_step) == (4, 1, 4)
     assert model.lr_schedulers().last_epoch == 3  # 4 generator steps, one skipped
@@ -149,15 +139,7 @@ def test_reuse_fakes_scores_the_discriminator_steps_fakes_in_the_generator_step(
 
     model.loss_fns = ScoredFakes(model.loss_fns)
     before = [p.detach().clone() for p in model.generator.parameters()]
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=3,
-        logger=False,
-        limit_val_batches=0,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer(3)
     trainer.fit(model, datamodule=FashionMNISTMiniDataModule(data_dir=".", batch_size=8))
     assert len(scored) == 3 and len(forwards) == (3 if reuse else 6)
     d_step_fakes = forwards if reuse else forwards[0::2]

@@ -12,14 +12,13 @@ import sys
 from pathlib import Path
 
 import hydra
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import CONF_DIR, FAST, compose_config
+from conftest import CONF_DIR, FAST, bare_trainer, compose_config
 from genlab.checks.errors import ConfigError, find_config_error
 from genlab.data.base import ImageDataModule, TensorImageDataset
 from genlab.models import GAN
@@ -204,15 +203,7 @@ def test_conditional_nets_train_on_labels_and_use_them(tmp_path, arch):
     overrides = [*folder(tmp_path), "model.num_classes=10", "model.n_critic=1"]
     model = hydra.utils.instantiate(compose_config(tmp_path, *tiny(preset, True), *overrides).model)
     assert isinstance(model, GAN) and model.config.conditional
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=2,
-        logger=False,
-        limit_val_batches=0,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer(2)
     trainer.fit(model, datamodule=LabelledImages32())
     assert model.g_steps == 2
     z = model.latents(4, torch.Generator().manual_seed(0))
