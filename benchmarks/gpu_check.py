@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 import genlab
-from genlab.data.base import ImageDataModule, TensorImageDataset
+from genlab.data.base import ImageDataModule
 from genlab.data.bundled import FashionMNISTMiniDataModule
+from genlab.data.tensor_dataset import TensorImageDataset
 from genlab.metrics.sample_quality import SampleQuality
 from genlab.models import GAN
 

@@ -8,7 +8,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from genlab.data import FashionMNISTMiniDataModule, TensorImageDataset
-from genlab.data.base import ImageBatch, ResumableRandomSampler, collate_images
+from genlab.data.samplers import ResumableRandomSampler
+from genlab.data.tensor_dataset import ImageBatch, collate_images
 
 
 class PerImage(Dataset):

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
-from genlab.data.base import ResumableDistributedSampler
+from genlab.data.samplers import ResumableDistributedSampler
 from genlab.runs.checkpoints import load_checkpoint
 from genlab.runs.rng import get_rng_states, rank_seed, seed_global_streams, set_rng_states
 

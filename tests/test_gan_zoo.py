@@ -20,7 +20,8 @@ from PIL import Image
 
 from conftest import CONF_DIR, FAST, bare_trainer, compose_config
 from genlab.checks.errors import ConfigError, find_config_error
-from genlab.data.base import ImageDataModule, TensorImageDataset
+from genlab.data.base import ImageDataModule
+from genlab.data.tensor_dataset import TensorImageDataset
 from genlab.models import GAN
 from genlab.nets.resnet import RESNET_SIZES
 from genlab.nets.stylegan2 import STYLEGAN2_SIZES

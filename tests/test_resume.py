@@ -159,7 +159,7 @@ def test_repeated_kill9_and_resume_chain_still_matches(tmp_path):
 
 
 def test_resumable_sampler_order_depends_on_seed_and_epoch_and_can_start_mid_epoch():
-    from genlab.data.base import ResumableRandomSampler
+    from genlab.data.samplers import ResumableRandomSampler
 
     a = ResumableRandomSampler(10, seed=1)
     first, second = list(a), list(a)

@@ -4,7 +4,7 @@ Every datamodule yields ``{"image": float32 (B, C, H, W) in [0, 1], "label": int
 to the model (see :mod:`genlab.data.base` for the full contract).
 """
 
-from genlab.data.base import ImageDataModule, TensorImageDataset
+from genlab.data.base import ImageDataModule
 from genlab.data.bundled import FashionMNISTMiniDataModule, bundled_path
 from genlab.data.folder import IMAGE_EXTENSIONS, FolderDataModule, ImageFolderDataset
 from genlab.data.registry import (
@@ -12,6 +12,7 @@ from genlab.data.registry import (
     datamodule_from_checkpoint,
     datamodule_from_config,
 )
+from genlab.data.tensor_dataset import TensorImageDataset
 from genlab.data.torchvision_data import (
     CIFAR10DataModule,
     FashionMNISTDataModule,

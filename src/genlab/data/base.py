@@ -24,8 +24,8 @@ Design (the contract every model in genlab relies on):
   labelled datasets val = the held-out *test* split), in order.
 * :meth:`images` returns real (never binarised) uint8 images for metrics and
   :meth:`fingerprint` a short content hash for metric caching.
-* Resumable data order: the training order comes from :class:`ResumableRandomSampler`
-  (a permutation per epoch drawn from ``(shuffle_seed, epoch)`` with its own generator, never
+* Resumable data order (:mod:`genlab.data.samplers`): the training order comes from
+  :class:`ResumableRandomSampler` (a permutation per epoch drawn from ``(shuffle_seed, epoch)`` with its own generator, never
   the global RNG; ``shuffle_seed`` is the run seed). The datamodule's ``state_dict`` (stored in
   every checkpoint) records the epoch and how many training batches of it were done, so a run
   resumed from a mid-epoch checkpoint sees exactly the batches the uninterrupted run would
@@ -37,191 +37,31 @@ Design (the contract every model in genlab relies on):
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genlab.checks.errors import ConfigError
 from genlab.compat import batches_processed_this_epoch
+from genlab.data.hashing import tensor_hash
+from genlab.data.samplers import ResumableDistributedSampler, ResumableRandomSampler
+from genlab.data.tensor_dataset import (
+    PADDED_SIZES,
+    TensorImageDataset,
+    collate_images,
+    fixed_binarize,
+    materialise,
+    zero_padded,
+)
 
 SPLITS = ("train", "val", "test")
 # Generator seed used by ``images(max_images=...)`` to pick a subset; a constant so that the
 # subset depends only on the split content and ``max_images`` (i.e. on the fingerprint).
 _SUBSET_SEED = 0
-
-
-def short_hash(*parts: Any, length: int = 16) -> str:
-    """sha256 over the ``repr`` of ``parts`` (bytes/buffers are hashed raw), hex-truncated."""
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, bytes | bytearray | memoryview):
-            h.update(p)
-        else:
-            h.update(repr(p).encode())
-        h.update(b"\x00")
-    return h.hexdigest()[:length]
-
-
-def tensor_hash(*tensors: torch.Tensor) -> str:
-    """Content hash of CPU tensors (shape, dtype and raw bytes)."""
-    h = hashlib.sha256()
-    for t in tensors:
-        t = t.detach().cpu().contiguous()
-        h.update(f"{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().data if t.numel() else b"")
-    return h.hexdigest()[:16]
-
-
-def fixed_binarize(images: torch.Tensor, seed: int) -> torch.Tensor:
-    """Binarise uint8 images (N, C, H, W) once, deterministically: returns uint8 in {0, 255}.
-
-    ``pixel = 255 * Bernoulli(image / 255)`` drawn with ``torch.Generator().manual_seed(seed)``
-    in chunks of 1024 images (bounded memory; same result for the same images and seed).
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    out = torch.empty_like(images, dtype=torch.uint8)
-    for start in range(0, images.shape[0], 1024):
-        chunk = images[start : start + 1024].float().div_(255.0)
-        out[start : start + 1024] = torch.bernoulli(chunk, generator=gen).to(torch.uint8) * 255
-    return out
-
-
-class ImageBatch(Sequence):
-    """Images (B, C, H, W) and labels (B,) of a :class:`TensorImageDataset` fetched with one
-    indexing operation (its ``__getitems__``).
-
-    :func:`collate_images` (genlab's loaders) passes them through as ``[images, labels]``; as a
-    sequence of ``(image, label)`` samples, like the per-sample list torch expects from
-    ``__getitems__``, any other collate (e.g. ``default_collate`` in a user's own DataLoader)
-    builds the same batch from it.
-
-    Attributes:
-        images: uint8 (B, C, H, W), contiguous.
-        labels: int64 (B,).
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        return self.images[index], int(self.labels[index])
-
-
-def collate_images(batch: Any) -> Any:
-    """Collate of genlab's DataLoaders: an :class:`ImageBatch` as ``[images, labels]`` (what
-    ``default_collate`` makes of the same samples, without touching each one); anything else
-    (a list of samples from ``__getitem__``) through ``default_collate``."""
-    if isinstance(batch, ImageBatch):
-        return [batch.images, batch.labels]
-    return default_collate(batch)
-
-
-# native side of a fixed-shape dataset -> the side ``data.image_size`` may zero-pad it to
-PADDED_SIZES = {28: 32}
-
-
-def zero_padded(ds: Dataset, pad: int) -> TensorImageDataset:
-    """``ds`` with a ``pad``-pixel black (0) border on every side, as one uint8 tensor."""
-    images, labels = (
-        (ds.images, ds.labels) if isinstance(ds, TensorImageDataset) else _materialise(ds)
-    )
-    return TensorImageDataset(torch.nn.functional.pad(images, (pad, pad, pad, pad)), labels)
-
-
-class TensorImageDataset(Dataset):
-    """In-memory images: uint8 (N, C, H, W) plus int64 labels (N,).
-
-    ``dataset[i]`` is ``(image (C, H, W), int label)``; ``__getitems__(indices)`` (the batched
-    fetch torch's DataLoader uses when a dataset has it) is the same samples as an
-    :class:`ImageBatch`, gathered with one indexing operation.
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise TypeError(
-                f"expected uint8 (N, C, H, W) images, got {images.dtype} {tuple(images.shape)}"
-            )
-        if labels is None:
-            labels = torch.full((images.shape[0],), -1, dtype=torch.int64)
-        if labels.shape[0] != images.shape[0]:
-            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
-        self.images = images
-        self.labels = labels.to(torch.int64)
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.images[index], int(self.labels[index])
-
-    def __getitems__(self, indices: Sequence[int]) -> ImageBatch:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return ImageBatch(self.images[index].contiguous(), self.labels[index])
-
-
-class ResumableRandomSampler(Sampler[int]):
-    """A random permutation of ``range(num_samples)`` per epoch that can start mid-epoch.
-
-    The order of epoch ``e`` depends only on ``(seed, e)`` (own ``torch.Generator``, the global
-    RNG is untouched). ``start`` indices of the order are skipped by the next iteration only
-    (set when resuming). ``len()`` stays ``num_samples`` so Lightning's batch counting is
-    unchanged; Lightning calls :meth:`set_epoch` every epoch.
-    """
-
-    def __init__(self, num_samples: int, seed: int, epoch: int = 0, start: int = 0):
-        self.num_samples, self.seed = int(num_samples), int(seed)
-        self.epoch, self.start = int(epoch), int(start)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def order(self, epoch: int) -> list[int]:
-        """The full permutation of ``epoch``."""
-        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
-        return torch.randperm(self.num_samples, generator=gen).tolist()
-
-    def __iter__(self):
-        start, self.start = self.start, 0
-        yield from self.order(self.epoch)[start:]
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-
-class ResumableDistributedSampler(DistributedSampler):
-    """``torch.utils.data.DistributedSampler`` (same indices for the same dataset size, world
-    size, rank, ``seed`` and epoch) whose next iteration skips its first ``start`` indices
-    (set when resuming mid-epoch). ``len()`` stays the per-rank count so Lightning's batch
-    counting is unchanged; Lightning calls :meth:`set_epoch` every epoch and, since this is a
-    ``DistributedSampler``, injects no sampler of its own.
-    """
-
-    def __init__(
-        self,
-        dataset: Dataset,
-        num_replicas: int,
-        rank: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        epoch: int = 0,
-        start: int = 0,
-    ):
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
-        self.epoch, self.start = int(epoch), int(start)
-
-    def __iter__(self):
-        start, self.start = self.start, 0
-        return iter(list(super().__iter__())[start:])
 
 
 def _check_int(key: str, value: Any, minimum: int, allowed: str) -> int:
@@ -339,7 +179,7 @@ class ImageDataModule(pl.LightningDataModule):
     def _binarized_eval(self, ds: Dataset) -> Dataset:
         if isinstance(ds, TensorImageDataset):
             return TensorImageDataset(fixed_binarize(ds.images, self.seed), ds.labels)
-        images, labels = _materialise(ds)
+        images, labels = materialise(ds)
         return TensorImageDataset(fixed_binarize(images, self.seed), labels)
 
     def dataset(self, split: str) -> Dataset:
@@ -470,7 +310,7 @@ class ImageDataModule(pl.LightningDataModule):
             return (
                 ds.images if index is None else ds.images[torch.as_tensor(index, dtype=torch.long)]
             )
-        return _materialise(ds, index)[0]
+        return materialise(ds, index)[0]
 
     def fingerprint(self, split: str) -> str:
         """Short hash that changes when the content of ``split`` changes."""
@@ -479,7 +319,7 @@ class ImageDataModule(pl.LightningDataModule):
         ds = self._raw_eval if split in ("val", "test") else self._datasets["train"]
         if isinstance(ds, TensorImageDataset):
             return tensor_hash(ds.images, ds.labels)
-        images, labels = _materialise(ds)
+        images, labels = materialise(ds)
         return tensor_hash(images, labels)
 
     def __repr__(self) -> str:
@@ -495,15 +335,3 @@ class ImageDataModule(pl.LightningDataModule):
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is invalid: allowed one of {', '.join(SPLITS)}")
-
-
-def _materialise(
-    ds: Dataset, index: Sequence[int] | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    idx = range(len(ds)) if index is None else index  # type: ignore[arg-type]
-    items = [ds[i] for i in idx]
-    if not items:
-        return torch.empty(0, 1, 1, 1, dtype=torch.uint8), torch.empty(0, dtype=torch.int64)
-    images = torch.stack([im for im, _ in items])
-    labels = torch.tensor([int(lab) for _, lab in items], dtype=torch.int64)
-    return images, labels

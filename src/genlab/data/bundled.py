@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.data.base import ImageDataModule, TensorImageDataset, short_hash
+from genlab.data.base import ImageDataModule
+from genlab.data.hashing import short_hash
+from genlab.data.tensor_dataset import TensorImageDataset
 
 ASSET = "fashion_mnist_mini.npz"
 

@@ -12,7 +12,8 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from genlab.checks.errors import ConfigError
-from genlab.data.base import ImageDataModule, short_hash
+from genlab.data.base import ImageDataModule
+from genlab.data.hashing import short_hash
 
 IMAGE_EXTENSIONS = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",

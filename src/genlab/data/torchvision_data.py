@@ -24,7 +24,9 @@ import torch
 from torchvision import datasets as tvd
 
 from genlab.checks.errors import ConfigError
-from genlab.data.base import ImageDataModule, TensorImageDataset, short_hash
+from genlab.data.base import ImageDataModule
+from genlab.data.hashing import short_hash
+from genlab.data.tensor_dataset import TensorImageDataset
 
 
 class _TorchvisionDataModule(ImageDataModule):
