@@ -24,10 +24,10 @@ import genlab
 
 CONF_DIR = Path(genlab.__file__).parent / "conf"
 MODELS: dict[str, list[str]] = {  # benchmark name -> overrides of python -m genlab.train
-    "gan": [],
+    "gan": ["model=gan"],  # the plain DCGAN (the default run is model=cpu_gan)
     "vae": ["model=vae"],
     "gan_mlp": ["model=gan_mlp"],
-    "dcgan64": ["data=folder", "data.image_size=64", "data.channels=3"],  # + data.path
+    "dcgan64": ["model=gan", "data=folder", "data.image_size=64", "data.channels=3"],  # + data.path
     # the model-zoo presets on the bundled data, at widths a CPU runs in seconds per batch;
     # penalties the hand loop does not compute (lazy R1, path length, orthogonal reg.) are off
     "resnet_gan": [

@@ -22,6 +22,7 @@ A placeholder the test cannot fill fails the test: give it a rule or make the RE
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import os
 import re
 import shlex
@@ -37,6 +38,8 @@ from conftest import REPO_ROOT
 README = REPO_ROOT / "README.md"
 VENV_BIN = Path(sys.executable).parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # MNIST IDX files: $GENLAB_MNIST_DIR
+# Debian's dataset-fashion-mnist: the README's offline source of the full Fashion-MNIST
+FASHION_MNIST_GZ = Path("/usr/share/datasets/fashion-mnist")
 TRAIN_PROGRAMS = {("python", "genlab.train"), ("genlab-train", None)}
 EVAL_PROGRAMS = {("python", "genlab.eval"), ("genlab-eval", None)}
 
@@ -66,6 +69,19 @@ def _mnist() -> bool:
     return (SHARED_DATA / "MNIST" / "raw").is_dir()
 
 
+def _fashion_mnist() -> bool:
+    return len(list(FASHION_MNIST_GZ.glob("*-ubyte.gz"))) == 4
+
+
+def unpack_fashion_mnist(data_dir: Path) -> None:
+    """The README's offline step: gunzip Debian's four IDX files into data/FashionMNIST/raw/."""
+    raw = data_dir / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in FASHION_MNIST_GZ.glob("*-ubyte.gz"):
+        with gzip.open(gz) as src, open(raw / gz.name.removesuffix(".gz"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+
+
 # (what the command contains, why it cannot run here, a check that it can run after all or None)
 SKIPS = [
     (r"scripts/setup\.sh", "installs torch and genlab with pip: needs the network", None),
@@ -78,6 +94,11 @@ SKIPS = [
     (r"\btrainer=(ddp|gpu)(\s|$)", "needs CUDA GPUs", _cuda),
     (r"\btrainer\.accelerator=(gpu|cuda)\b|\bdevice=cuda\b", "needs a CUDA GPU", _cuda),
     (r"\bexperiment=vae_mnist_nll\b", f"needs the MNIST IDX files under {SHARED_DATA}", _mnist),
+    (
+        r"\bdata=fashion_mnist\b|\bexperiment=cpu_gan_fashion_mnist\b",
+        f"needs the full Fashion-MNIST (Debian's dataset-fashion-mnist, {FASHION_MNIST_GZ})",
+        _fashion_mnist,
+    ),
 ]
 
 
@@ -347,6 +368,8 @@ def workspace(tmp_path_factory) -> Workspace:
 @pytest.fixture(scope="module", autouse=True)
 def _workspace_dir(workspace):
     workspace.root.mkdir(parents=True, exist_ok=True)
+    if _fashion_mnist():
+        unpack_fashion_mnist(workspace.root / "data")
 
 
 @pytest.mark.parametrize("command", collect())
