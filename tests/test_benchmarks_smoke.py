@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -67,3 +68,24 @@ def test_divergence_guard_total_norm_passes_finite_and_stops_infinite_gradients(
     with pytest.raises(Exception, match="gradient norm"):
         guard.on_before_optimizer_step(trainer, model, opt)
     assert first.grad is None  # the bad update is dropped
+
+
+def test_five_cpu_minutes_runs_both_readme_commands_and_reports_their_fids(tmp_path):
+    """benchmarks/five_cpu_minutes.py (the README's "Five CPU minutes" figures): both commands
+    train for the budget, and each row carries the last val/fid, G steps and their ratio."""
+    import five_cpu_minutes as five
+
+    assert five.commands(300, "fashion_mnist") == {
+        "gan": ["model=gan", "data=fashion_mnist", "+trainer.max_time=00:00:05:00",
+                "trainer.max_epochs=1000"],
+        "cpu_gan": ["experiment=cpu_gan_fashion_mnist", "trainer.max_time=00:00:05:00"],
+    }  # fmt: skip
+    small = ["logger=csv", "metrics.num_samples=64", "metrics.num_real=256",
+             f"paths.cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+    argv = ["--seconds", "2", "--seeds", "3", "--data", "fashion_mnist_mini"]
+    argv += ["--out", str(tmp_path), "--json", str(tmp_path / "five.json"), "--", *small]
+    (row,) = five.main(argv)
+    for name in ("gan", "cpu_gan"):
+        assert row[name]["val_fid"] > 0 and row[name]["g_steps"] >= 1
+    assert row["ratio"] == pytest.approx(row["cpu_gan"]["val_fid"] / row["gan"]["val_fid"])
+    assert json.loads((tmp_path / "five.json").read_text()) == [row]
