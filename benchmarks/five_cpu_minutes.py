@@ -70,7 +70,7 @@ def run_pair(seed: int, seconds: int, data: str, out: Path, extra: list[str]) ->
         run_dir = out / f"{name}_seed{seed}"
         argv = [sys.executable, "-m", "genlab.train", *overrides, f"seed={seed}"]
         argv += [f"hydra.run.dir={run_dir}", *extra]
-        print("$", " ".join(argv[1:]), flush=True)
+        print("$ python", " ".join(argv[1:]), flush=True)
         done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode != 0:
             raise SystemExit(
