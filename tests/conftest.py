@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import shutil
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -17,6 +19,31 @@ import genlab
 CONF_DIR = Path(genlab.__file__).parent / "conf"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST_RAW = REPO_ROOT.parent / "shared" / "data" / "MNIST" / "raw"
+# Debian's dataset-fashion-mnist: the README's offline source of the full Fashion-MNIST
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION_IDX_NAMES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+
+
+def debian_fashion_mnist_available() -> bool:
+    """All four gzipped IDX files of Debian's package are there."""
+    return all((DEBIAN_FASHION / f"{name}.gz").is_file() for name in FASHION_IDX_NAMES)
+
+
+def unpack_debian_fashion_mnist(data_dir: Path) -> Path:
+    """The README's offline step: gunzip Debian's four IDX files into
+    ``data_dir/FashionMNIST/raw/`` (where torchvision looks); returns that folder."""
+    raw = data_dir / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in FASHION_IDX_NAMES:
+        with gzip.open(DEBIAN_FASHION / f"{name}.gz") as src, open(raw / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return raw
+
 
 # Small, fast settings for a few CPU batches; tests add their own overrides on top.
 FAST = [

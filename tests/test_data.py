@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import pickle
-import shutil
 import socket
 import struct
 import warnings
@@ -18,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import FASHION_IDX_NAMES, debian_fashion_mnist_available, unpack_debian_fashion_mnist
 from genlab.checks.errors import ConfigError
 from genlab.data import (
     CIFAR10DataModule,
@@ -32,13 +31,6 @@ from genlab.data import (
 REPO = Path(__file__).resolve().parents[1]
 CONF_DATA = REPO / "src" / "genlab" / "conf" / "data"
 SHARED_MNIST_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-IDX_NAMES = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -80,7 +72,7 @@ def test_bundled_file_is_small_balanced_and_documented():
         prov = json.loads(str(z["provenance"]))
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert prov["seed"] == sidecar["seed"] == 0
-    assert set(sidecar["source_files"]) == {n + ".gz" for n in IDX_NAMES}
+    assert set(sidecar["source_files"]) == {n + ".gz" for n in FASHION_IDX_NAMES}
     assert sidecar["npz_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -478,17 +470,10 @@ def test_real_mnist_from_shared_dir(no_network):
 
 
 @pytest.mark.skipif(
-    not DEBIAN_FASHION.is_dir(), reason="Debian fashion-mnist package not installed"
+    not debian_fashion_mnist_available(), reason="Debian fashion-mnist package not installed"
 )
 def test_real_fashion_mnist_from_debian_package(tmp_path, no_network):
-    raw = tmp_path / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in IDX_NAMES:
-        src = DEBIAN_FASHION / f"{name}.gz"
-        if not src.is_file():
-            pytest.skip(f"{src} missing")
-        with gzip.open(src, "rb") as fin, open(raw / name, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
+    unpack_debian_fashion_mnist(tmp_path)
     dm = FashionMNISTDataModule(data_dir=str(tmp_path), batch_size=128)
     dm.setup("fit")
     full = dm.images("train")

@@ -22,7 +22,6 @@ A placeholder the test cannot fill fails the test: give it a rule or make the RE
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import os
 import re
 import shlex
@@ -33,13 +32,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import (
+    DEBIAN_FASHION,
+    REPO_ROOT,
+    debian_fashion_mnist_available,
+    unpack_debian_fashion_mnist,
+)
 
 README = REPO_ROOT / "README.md"
 VENV_BIN = Path(sys.executable).parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # MNIST IDX files: $GENLAB_MNIST_DIR
-# Debian's dataset-fashion-mnist: the README's offline source of the full Fashion-MNIST
-FASHION_MNIST_GZ = Path("/usr/share/datasets/fashion-mnist")
 TRAIN_PROGRAMS = {("python", "genlab.train"), ("genlab-train", None)}
 EVAL_PROGRAMS = {("python", "genlab.eval"), ("genlab-eval", None)}
 
@@ -69,19 +71,6 @@ def _mnist() -> bool:
     return (SHARED_DATA / "MNIST" / "raw").is_dir()
 
 
-def _fashion_mnist() -> bool:
-    return len(list(FASHION_MNIST_GZ.glob("*-ubyte.gz"))) == 4
-
-
-def unpack_fashion_mnist(data_dir: Path) -> None:
-    """The README's offline step: gunzip Debian's four IDX files into data/FashionMNIST/raw/."""
-    raw = data_dir / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for gz in FASHION_MNIST_GZ.glob("*-ubyte.gz"):
-        with gzip.open(gz) as src, open(raw / gz.name.removesuffix(".gz"), "wb") as dst:
-            shutil.copyfileobj(src, dst)
-
-
 # (what the command contains, why it cannot run here, a check that it can run after all or None)
 SKIPS = [
     (r"scripts/setup\.sh", "installs torch and genlab with pip: needs the network", None),
@@ -96,8 +85,8 @@ SKIPS = [
     (r"\bexperiment=vae_mnist_nll\b", f"needs the MNIST IDX files under {SHARED_DATA}", _mnist),
     (
         r"\bdata=fashion_mnist\b|\bexperiment=cpu_gan_fashion_mnist\b",
-        f"needs the full Fashion-MNIST (Debian's dataset-fashion-mnist, {FASHION_MNIST_GZ})",
-        _fashion_mnist,
+        f"needs the full Fashion-MNIST (Debian's dataset-fashion-mnist, {DEBIAN_FASHION})",
+        debian_fashion_mnist_available,
     ),
 ]
 
@@ -368,8 +357,8 @@ def workspace(tmp_path_factory) -> Workspace:
 @pytest.fixture(scope="module", autouse=True)
 def _workspace_dir(workspace):
     workspace.root.mkdir(parents=True, exist_ok=True)
-    if _fashion_mnist():
-        unpack_fashion_mnist(workspace.root / "data")
+    if debian_fashion_mnist_available():
+        unpack_debian_fashion_mnist(workspace.root / "data")
 
 
 @pytest.mark.parametrize("command", collect())
