@@ -61,12 +61,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from genlab.cli.task import configure_threads
     from genlab.runs.checkpoints import resolve_ckpt_path
     from genlab.runs.records import write_env
-    from genlab.tracking import wandb as tracking
+    from genlab.tracking.run import RunTracking
 
     patch_ddp_relaunch()  # a DDP job of a multirun re-runs only itself on the other ranks
 
-    if tracking.uses_wandb(cfg.get("logger")):
-        tracking.check_wandb_mode()  # WANDB_MODE= or a typo: one line now, not a traceback at fit start
+    tracking = RunTracking(cfg)  # the run's name for every logger; WANDB_MODE checked now
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), *resume_scope(cfg))
     if ckpt_path is not None:  # the file `last` / a run dir resolved to, also for ${ckpt_path}
         cfg.ckpt_path = ckpt_path  # (logger.wandb.ckpt_path: resume: true reads its wandb id)
@@ -84,36 +83,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model.run_config = OmegaConf.to_container(cfg, resolve=True)  # stored in checkpoints
     ckpt_path = check_resume(ckpt_path, model)  # before the slow parts (Trainer, data setup)
     output_dir = cfg.get("paths", {}).get("output_dir")
-
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
-    loggers = instantiate_loggers(cfg.get("logger"))
 
-    tracking.store_wandb_run_id(model, loggers)
-    if output_dir:  # <run dir>/env.json: git commit, package versions, config, wandb run id
-        write_env(
-            output_dir, model.run_config, resume_scope(cfg)[2], tracking.wandb_run_id(loggers)
-        )
-    failed = True
-    try:
+    # every logger: one run name, the same hyperparameters; wandb finished even on failure
+    with tracking.open(model, instantiate_loggers(cfg.get("logger"))):
+        if output_dir:  # <run dir>/env.json: git commit, package versions, config, wandb run id
+            write_env(output_dir, model.run_config, resume_scope(cfg)[2], tracking.wandb_run_id)
         log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
         trainer: pl.Trainer = hydra.utils.instantiate(
-            cfg.trainer, callbacks=callbacks, logger=loggers
+            cfg.trainer, callbacks=[*callbacks, tracking.callback], logger=tracking.loggers
         )
-
-        for logger in loggers:
-            logger.log_hyperparams({**model.run_config, "ckpt_path": ckpt_path})
-
         log.info("Starting training" + (f" from {ckpt_path}" if ckpt_path else ""))
         with recorded_status(output_dir, callbacks, resumed_from=ckpt_path):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        metrics["step"] = float(model.schedule_step())  # GAN: generator steps
-        if trainer.checkpoint_callback is not None:
-            log.info(f"Last checkpoint: {trainer.checkpoint_callback.last_model_path}")
-        failed = False
-    finally:  # also on failure: otherwise the next job of a multirun reuses this wandb run
-        tracking.finish_wandb(loggers, failed=failed)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics["step"] = float(model.schedule_step())  # GAN: generator steps
+    if trainer.checkpoint_callback is not None:
+        log.info(f"Last checkpoint: {trainer.checkpoint_callback.last_model_path}")
     return metrics
 
 

@@ -13,7 +13,9 @@ from genlab.compat import lightning_writes_logs_now
 
 class ElapsedTimeCallback(pl.Callback):
     """Seconds of fitting since the run started, continued across resumes (kept in the
-    checkpoint), logged on the steps whose metrics Lightning writes (``log_every_n_steps``)."""
+    checkpoint), logged on the steps whose metrics Lightning writes (``log_every_n_steps``) and
+    at the end of every validation (after the FID of that epoch: this callback comes after
+    ``sample_quality``), so each validation point has its own wall time."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,6 +31,10 @@ class ElapsedTimeCallback(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
         if lightning_writes_logs_now(trainer):  # every self.log costs ~0.2 ms; log when written
             pl_module.log("time/elapsed", self.elapsed(), on_step=True, on_epoch=False)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            pl_module.log("time/elapsed", self.elapsed(), on_step=False, on_epoch=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"elapsed": self.elapsed()}

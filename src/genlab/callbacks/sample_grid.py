@@ -11,15 +11,18 @@ from torchvision.utils import make_grid, save_image
 
 from genlab.checks.errors import ConfigError
 from genlab.images import to_uint8, to_unit
+from genlab.tracking.images import log_image
 
 
 class SampleGridCallback(pl.Callback):
     """Every ``every_n_epochs`` epochs, save ``samples/epoch=NNN.png`` (and ``samples/last.png``).
 
     Samples come from ``pl_module.generate`` with a generator seeded by ``seed`` every time, so
-    grids are comparable across epochs. For a family that reconstructs (VAE), also ``samples/recon_epoch=NNN.png``: a fixed real
-    validation batch (top rows) above its reconstructions. Grids also go to every logger with
-    ``log_image`` (wandb), as uint8 images.
+    grids are comparable across epochs. For a family that reconstructs (VAE), also
+    ``samples/recon_epoch=NNN.png``: a fixed real validation batch (top rows) above its
+    reconstructions. Every grid also goes, as a uint8 image at the step, to every logger that
+    shows images (TensorBoard's Images tab as ``samples/samples`` and
+    ``samples/reconstructions``, wandb).
     """
 
     def __init__(self, dirpath: str, num_samples: int = 64, every_n_epochs: int = 1, seed: int = 0):
@@ -60,8 +63,4 @@ class SampleGridCallback(pl.Callback):
         save_image(grid, self.dirpath / f"{stem}.png")
         save_image(grid, self.dirpath / ("last.png" if key == "samples" else "recon_last.png"))
         grid_uint8 = to_uint8(grid).permute(1, 2, 0).numpy()
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image(
-                    key=f"samples/{key}", images=[grid_uint8], step=trainer.global_step
-                )
+        log_image(trainer.loggers, f"samples/{key}", grid_uint8, step=trainer.global_step)

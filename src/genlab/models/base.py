@@ -96,7 +96,8 @@ class GenerativeModule(pl.LightningModule):
     def __init__(self, **kwargs: Any):
         super().__init__()
         self.config = config_from_kwargs(self.config_class, kwargs)
-        self.save_hyperparameters(dataclasses.asdict(self.config))
+        # logger=False: genlab.tracking.run.RunTracking logs them, with the run's overrides
+        self.save_hyperparameters(dataclasses.asdict(self.config), logger=False)
         self.run_config: dict[str, Any] | None = None  # the resolved run config, set by train()
         reason = self.compile_unsupported_reason() if self._option("compile") else None
         if reason is not None:

@@ -12,8 +12,9 @@
 - ``HydraConfigAtSweepStartCallback`` (Hydra callback): ``${hydra:runtime.cwd}`` (in
   ``paths.root_dir``, so in the default ``hydra.sweep.dir``) resolves at the start of a sweep.
 - ``SweepSummaryCallback`` (Hydra callback): at the end of a multirun, prints one line per job
-  (status, value, overrides), writes ``<sweep dir>/sweep_summary.yaml`` and exits with code 1
-  if any job failed.
+  (status, value, overrides) and the commands that compare the sweep (TensorBoard, ``wandb
+  sync``, ``genlab.compare``), writes the sweep's TensorBoard HParams experiment and
+  ``<sweep dir>/sweep_summary.yaml``, and exits with code 1 if any job failed.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.compat import parse_overrides, replace_hydra_launch_command
+from genlab.compat import replace_hydra_launch_command
 from genlab.runs.records import STATUS_FILE, read_job_statuses, read_status, update_status
+from genlab.tracking.run_identity import swept_overrides
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +50,6 @@ def in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def swept_overrides(hc: Any) -> list[str]:
-    """The overrides of this job that vary across its sweep: those whose key the whole sweep
-    was given a sweep for (``model=gan,vae`` in ``<sweep dir>/multirun.yaml``) or that an
-    Optuna-style sweeper samples (``hydra.sweeper.params``)."""
-    keys = set((hc.sweeper.get("params") or {}).keys())
-    multirun_yaml = Path(str(hc.sweep.dir)) / "multirun.yaml"
-    if multirun_yaml.is_file():
-        sweep_args = list(OmegaConf.load(multirun_yaml).hydra.overrides.task)
-        keys |= {o.key_or_group for o in parse_overrides(sweep_args) if o.is_sweep_override()}
-    job = list(hc.overrides.task)
-    return [text for text, o in zip(job, parse_overrides(job)) if o.key_or_group in keys]
 
 
 def single_job_command(local_rank: int, module: str = "genlab.train") -> tuple[list[str], str]:
@@ -201,9 +190,14 @@ class SweepSummaryCallback(Callback):
                 f"  #{s['num']} {s['status']:<9} {overrides}"
                 + (f"  -> {shown}" if shown is not None else "")
             )
-        offline = sorted(sweep_dir.glob("*/wandb/offline-run-*"))
-        if offline:
-            lines.append(f"  upload the wandb runs: wandb sync {sweep_dir}/*/wandb/offline-run-*")
+        from genlab.tracking.tensorboard import write_sweep_experiment  # Lightning: imported late
+
+        tensorboard_dir = write_sweep_experiment(sweep_dir)  # TensorBoard's HParams columns
+        if tensorboard_dir is not None:
+            lines.append(f"  compare in TensorBoard: tensorboard --logdir {tensorboard_dir}")
+        for pattern in ("wandb/offline-run-*", "*/wandb/offline-run-*"):  # side by side or not
+            if any(sweep_dir.glob(pattern)):
+                lines.append(f"  upload the wandb runs: wandb sync {sweep_dir}/{pattern}")
         lines.append(f"  compare the runs: python -m genlab.compare {sweep_dir}")
         print("\n".join(lines), flush=True)
         OmegaConf.save(OmegaConf.create({"jobs": statuses}), sweep_dir / SUMMARY_FILE)

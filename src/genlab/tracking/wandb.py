@@ -6,8 +6,10 @@
   (``WANDB_API_KEY``, an identity token file, or a ``.netrc`` entry for the W&B host, checked
   without network); otherwise offline under ``<run dir>/wandb/`` and, at the end, prints the
   one ``wandb sync <dir>`` command that uploads the run later. It never prompts.
-- **sweep-aware names**: in a Hydra multirun each job is named after its overrides
-  (the overrides that vary in the sweep) and grouped by the sweep directory's name.
+- **one name, one place per sweep**: the run is named like in every logger (its overrides,
+  :mod:`genlab.tracking.run_identity`); in a Hydra multirun the jobs are grouped by the sweep
+  directory's name and (``side_by_side``) all write to ``<sweep dir>/wandb/``, so one
+  ``wandb sync <sweep dir>/wandb/offline-run-*`` uploads the sweep.
 - **flattened config**: hyperparameters are logged as ``model.generator.base_channels``-style
   keys so the dashboard can filter on them.
 - **resume**: the run id is chosen up front (and recorded in ``env.json`` and every
@@ -15,8 +17,8 @@
   the wandb run stored in the checkpoint it resolves to (or ``id: <run id>`` explicitly).
 - ``WANDB_MODE`` must be unset or a value wandb accepts: anything else is a ConfigError naming
   it, before wandb fails with a pydantic traceback.
-- ``finish()`` ends the wandb run (train.py calls it in a ``finally``: without it the next job
-  of a multirun silently logs into the previous run).
+- ``finish()`` ends the wandb run (:class:`genlab.tracking.run.RunTracking` calls it, also
+  after a failure: without it the next job of a multirun silently logs into the previous run).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from genlab.compat import (
     wandb_logger_init_kwargs,
     wandb_logger_run,
 )
+from genlab.tracking.hparams import flatten
+from genlab.tracking.run_identity import current_run
 
 log = logging.getLogger(__name__)
 
@@ -109,28 +113,6 @@ def resolve_mode(offline: bool | None, environ: Mapping[str, str] | None = None)
     return "online" if has_wandb_credentials(environ) else "offline"
 
 
-def hydra_job_info() -> dict[str, Any]:
-    """Multirun flag, swept overrides as a name, sweep dir name, run dir name ({} outside
-    Hydra)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hc = HydraConfig.get()
-        from genlab.sweeps.multirun import swept_overrides
-
-        multirun = hc.mode == RunMode.MULTIRUN
-        return {
-            "multirun": multirun,
-            "swept": ",".join(swept_overrides(hc)) if multirun else "",
-            "sweep_name": Path(str(hc.sweep.dir)).name,
-            "run_name": Path(str(hc.runtime.output_dir)).name,
-            "job_num": hc.job.get("num"),
-        }
-    except Exception:  # noqa: BLE001 - not under Hydra (or a partial HydraConfig in tests)
-        return {}
-
-
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -169,24 +151,13 @@ def new_run_id(length: int = 8) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
 class GenlabWandbLogger(WandbLogger):
     """WandbLogger with the offline fallback, sweep names/groups, flat config and resume."""
 
     def __init__(
         self,
         save_dir: str,
+        side_by_side: bool = True,
         project: str = "genlab",
         entity: str | None = None,
         name: str | None = None,
@@ -203,11 +174,12 @@ class GenlabWandbLogger(WandbLogger):
         import wandb
 
         self.mode = resolve_mode(offline)
-        job = hydra_job_info()
-        if name is None and job:
-            name = job["swept"] or (f"job{job['job_num']}" if job["multirun"] else job["run_name"])
-        if group is None and job.get("multirun"):
-            group = job["sweep_name"]
+        identity = current_run()
+        if name is None and (identity.multirun or identity.run_dir):
+            name = identity.name
+        if identity.multirun and identity.sweep_dir:
+            group = group or Path(identity.sweep_dir).name
+            save_dir = identity.sweep_dir if side_by_side else save_dir
         if id is None and resume:
             if not ckpt_path:
                 raise ConfigError("logger.wandb.resume", True, "only together with ckpt_path=...")
@@ -256,30 +228,3 @@ class GenlabWandbLogger(WandbLogger):
         forget_wandb_logger_run(self)
         if self.mode == "offline" and run_dir is not None:
             log.info(f"wandb: offline run saved; upload it with: wandb sync {run_dir}")
-
-
-def wandb_run_id(loggers: list) -> str | None:
-    """The run id of the (first) wandb logger in ``loggers``, or None."""
-    return next((lg.run_id for lg in loggers if isinstance(lg, GenlabWandbLogger)), None)
-
-
-def store_wandb_run_id(model: Any, loggers: list) -> None:
-    """Put the wandb run id into the run config that checkpoints carry (for ``resume: true``)."""
-    run_config = getattr(model, "run_config", None)
-    for logger in loggers:
-        if isinstance(logger, GenlabWandbLogger) and isinstance(run_config, dict):
-            wandb_cfg = (run_config.get("logger") or {}).get("wandb")
-            if isinstance(wandb_cfg, dict):
-                wandb_cfg["id"] = logger.run_id
-
-
-def finish_wandb(loggers: list, failed: bool = False) -> None:
-    """Finish every wandb run of ``loggers`` and any run still open in this process."""
-    for logger in loggers:
-        if isinstance(logger, GenlabWandbLogger):
-            logger.finish(failed=failed)
-    import sys
-
-    wandb = sys.modules.get("wandb")  # only if something imported it
-    if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish(exit_code=1 if failed else 0)

@@ -65,7 +65,7 @@ class VQVAEPrior(GenerativeModule):
             first = load_first_stage(cfg.vqvae_ckpt)
             stored = {k: v for k, v in first.hparams.items() if k not in TRAINING_ONLY}
             self.config = dataclasses.replace(cfg, first_stage=stored)
-            self.save_hyperparameters(dataclasses.asdict(self.config))
+            self.save_hyperparameters(dataclasses.asdict(self.config), logger=False)
         else:
             first = VQVAE(**cfg.first_stage)  # weights: from this model's state_dict
         shape = (first.config.image_size, first.config.channels)
