@@ -1,46 +1,94 @@
-"""genlab.compare: report.html (parsed), plots, and the terminal table from run directories."""
+"""genlab.compare: the one-file report (parsed), its figures and the terminal table, from
+synthetic run directories written the way ``genlab.train`` writes them."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
+import io
 import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pytest
+import yaml
 from omegaconf import OmegaConf
 from PIL import Image
 
 from genlab.compare import main
+from genlab.report.series import read_metrics_csv
 
 
 class ReportParser(HTMLParser):
-    """Table cells by row, and the src of every <img>."""
+    """The cells of each table (by id), every element's src/href, images, chart divs, notes."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[list[str]] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self.row_attrs: dict[str, list[dict[str, str]]] = {}
+        self.cell_attrs: dict[str, list[list[dict[str, str]]]] = {}
         self.images: list[dict[str, str]] = []
-        self._cell: list[str] | None = None
+        self.links: list[str] = []  # every src= and href=
+        self.charts: list[str] = []  # data-metric of each chart div
+        self.notes: list[tuple[str, str]] = []  # (class, text)
+        self.captions: list[str] = []
+        self._table: str | None = None
+        self._text: list[str] | None = None
+        self._where: tuple | None = None
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """The ranked table's rows, header first."""
+        return self.tables.get("summary", [])
 
     def handle_starttag(self, tag, attrs):
-        if tag == "tr":
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self._cell = []
+        attrs = {k: v or "" for k, v in attrs}
+        self.links += [attrs[k] for k in ("src", "href") if k in attrs]
+        if tag == "table":
+            self._table = attrs.get("id", "")
+            for store in (self.tables, self.row_attrs, self.cell_attrs):
+                store[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+            self.row_attrs[self._table].append(attrs)
+            self.cell_attrs[self._table].append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._text, self._where = [], ("cell",)
+            self.cell_attrs[self._table][-1].append(attrs)
         elif tag == "img":
-            self.images.append(dict(attrs))
+            self.images.append(attrs)
+        elif tag == "div" and "chart" in attrs.get("class", "").split():
+            self.charts.append(attrs["data-metric"])
+        elif tag == "p" and "note" in attrs.get("class", ""):
+            self._text, self._where = [], ("note", attrs["class"])
+        elif tag == "figcaption":
+            self._text, self._where = [], ("caption",)
 
     def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append("".join(self._cell).strip())
-            self._cell = None
+        if self._text is None:
+            if tag == "table":
+                self._table = None
+            return
+        text = " ".join(" ".join(self._text).split())
+        if tag in ("td", "th") and self._where == ("cell",):
+            self.tables[self._table][-1].append(text)
+        elif tag == "p" and self._where[0] == "note":
+            self.notes.append((self._where[1], text))
+        elif tag == "figcaption":
+            self.captions.append(text)
+        else:
+            return
+        self._text = None
 
     def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
 
 
 def parse_report(path: Path) -> ReportParser:
@@ -50,59 +98,341 @@ def parse_report(path: Path) -> ReportParser:
     return parser
 
 
-def fake_run(run_dir: Path, lr: str, fids: list[float], status: str = "completed") -> None:
-    """A run dir as genlab.train writes it: config, overrides, metrics.csv, last.png."""
+def figures_of(path: Path) -> list[dict]:
+    """The Plotly figures embedded in report.html."""
+    text = path.read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="genlab-figures">(.*?)</script>', text)
+    return json.loads(found.group(1))
+
+
+def figure(path: Path, metric: str) -> dict:
+    (found,) = [
+        f for f in figures_of(path) if html.unescape(f["layout"]["title"]["text"]) == metric
+    ]
+    return found
+
+
+def png(value: int = 40, size: int = 8) -> Image.Image:
+    return Image.fromarray(np.full((size, size, 3), value % 256, np.uint8))
+
+
+def fake_run(
+    run_dir: Path,
+    overrides: list[str],
+    fids: list[float] = (50.0,),
+    *,
+    status: str = "completed",
+    swept: list[str] | None = None,
+    num: int | None = None,
+    metrics_csv: bool = True,
+    val_time: bool = True,
+    extra: dict[str, float] | None = None,
+    error: str | None = None,
+) -> Path:
+    """A run dir as genlab.train writes it: .hydra/{config,overrides,hydra}.yaml, env.json
+    (resolved config: defaults seed 42, lr 0.0002), status.json, csv/metrics.csv (two train
+    rows and one validation row per epoch), samples/epoch=NNN.png and last.png."""
+    choices = {"model": "gan", "trainer": "cpu", "logger": "csv", "experiment": None}
+    resolved = {"seed": 42, "optimized_metric": "val/fid", "trainer": {"max_epochs": 3},
+                "model": {"optimizer_g": {"lr": 0.0002}, "latent_dim": 64}}  # fmt: skip
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in choices:
+            choices[key] = value
+            continue
+        *parents, leaf = key.split(".")
+        node = resolved
+        for part in parents:
+            node = node.setdefault(part, {})
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            node[leaf] = value
     (run_dir / ".hydra").mkdir(parents=True)
-    OmegaConf.save({"optimized_metric": "val/fid", "seed": 1}, run_dir / ".hydra/config.yaml")
-    OmegaConf.save(["seed=1", f"model.optimizer_g.lr={lr}"], run_dir / ".hydra/overrides.yaml")
-    (run_dir / "status.json").write_text(json.dumps({"status": status, "num": 0}))
-    (run_dir / "csv").mkdir()
-    with (run_dir / "csv" / "metrics.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch", "step", "time/elapsed", "train/loss_d", "val/fid"])
-        for epoch, fid in enumerate(fids):
-            step = 10 * (epoch + 1)
-            writer.writerow([epoch, step - 1, 2.0 * step, 1.0 / (epoch + 1), ""])
-            writer.writerow([epoch, step - 1, "", "", fid])
+    composed = {**resolved, "paths": {"output_dir": "${hydra:runtime.output_dir}"}}
+    OmegaConf.save(composed, run_dir / ".hydra/config.yaml")
+    OmegaConf.save(list(overrides), run_dir / ".hydra/overrides.yaml")
+    hydra = {"hydra": {"runtime": {"choices": choices, "output_dir": str(run_dir)}}}
+    (run_dir / ".hydra/hydra.yaml").write_text(yaml.safe_dump(hydra))
+    (run_dir / "env.json").write_text(json.dumps({"config": resolved, "overrides": overrides}))
+    record = {"status": status, "error": error}
+    if swept is not None:
+        record.update(num=num, swept=swept, overrides=overrides, value=None)
+    (run_dir / "status.json").write_text(json.dumps(record))
+    if metrics_csv:
+        (run_dir / "csv").mkdir()
+        names = ["train/loss_d", "train/d_step", "val/fid", *(extra or {})]
+        with (run_dir / "csv" / "metrics.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["epoch", "step", "time/elapsed", *names])
+            for epoch, fid in enumerate(fids):
+                for step in (10 * epoch + 4, 10 * epoch + 9):
+                    writer.writerow([epoch, step, 2.0 * step, 1 / (step + 1), step, ""])
+                t = 2.0 * (10 * epoch + 9) + 1 if val_time else ""
+                row = [epoch, 10 * epoch + 9, t, "", "", fid, *(extra or {}).values()]
+                writer.writerow(row)
     (run_dir / "samples").mkdir()
-    Image.fromarray(np.full((8, 8, 3), 40 * len(fids), np.uint8)).save(run_dir / "samples/last.png")
+    for epoch in range(len(fids)):
+        png(epoch * 50).save(run_dir / f"samples/epoch={epoch:03d}.png")
+    png(200).save(run_dir / "samples/last.png")
+    return run_dir
 
 
-def test_report_sorts_by_optimized_metric_and_shows_differing_overrides(tmp_path, capsys):
+def sweep_job(sweep: Path, num: int, swept: list[str], fids, **kwargs) -> Path:
+    """Job ``num`` of a sweep that varied ``swept`` (its other overrides: max_epochs=3)."""
+    overrides = [*swept, "trainer.max_epochs=3"]
+    return fake_run(sweep / str(num), overrides, fids, swept=swept, num=num, **kwargs)
+
+
+def by_name(parser: ReportParser) -> dict[str, list[str]]:
+    """Ranked table rows by run name (header included under its own name)."""
+    return {row[1]: row for row in parser.rows}
+
+
+# -- 2: compact first view ------------------------------------------------------------------
+def test_report_ranks_by_optimized_metric_with_resolved_differing_values(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    fake_run(sweep / "0", "0.001", [90.0, 70.0, 80.0])  # best 70, final 80
-    fake_run(sweep / "1", "0.0002", [60.0, 50.0])  # final 50: ranks first
-    fake_run(sweep / "2", "0.1", [300.0], status="failed")
+    sweep_job(sweep, 0, ["model=gan", "model.optimizer_g.lr=0.001", "seed=1"], [90.0, 70, 80])
+    sweep_job(sweep, 1, ["model=gan", "model.optimizer_g.lr=0.0002"], [60.0, 50])  # seed 42
+    sweep_job(sweep, 2, ["model=vae", "model.optimizer_g.lr=0.1", "seed=1"], [9.0], status="failed")
     main([str(sweep)])
 
     report = parse_report(sweep / "report.html")
     header, *rows = report.rows
-    assert header[:3] == ["run", "status", "model.optimizer_g.lr"]  # seed=1 everywhere: no column
-    fid_final, fid_best = header.index("val/fid final"), header.index("val/fid best")
-    assert [row[0] for row in rows] == ["1", "0", "2"]  # by final val/fid, failed run last
-    assert [row[2] for row in rows] == ["0.0002", "0.001", "0.1"]
-    assert (rows[1][fid_final], rows[1][fid_best]) == ("80", "70")
-    assert rows[2][1] == "failed"
-    plots = [img["src"] for img in report.images if img.get("class") == "plot"]
-    assert sorted(plots) == ["plots/train_loss_d.png", "plots/val_fid.png"]
-    for plot in plots:
-        assert Image.open(sweep / plot).size[0] > 400
-    grids = [img for img in report.images if img.get("class") == "samples"]
-    assert len(grids) == 3 and all(g["src"].startswith("data:image/png;base64,") for g in grids)
+    assert header == ["#", "run", "model", "model.optimizer_g.lr", "seed", "val/fid", "status"]
+    assert "trainer.max_epochs" not in header  # same in every run: no column
+    names = [row[1] for row in rows]
+    assert names == [
+        "model=gan,model.optimizer_g.lr=0.0002",  # final 50: ranks first
+        "model=gan,model.optimizer_g.lr=0.001,seed=1",  # final 80
+        "model=vae,model.optimizer_g.lr=0.1,seed=1",  # failed: last, whatever its FID
+    ]
+    assert [row[2:5] for row in rows] == [
+        ["gan", "0.0002", "42"],  # the default seed, resolved from env.json
+        ["gan", "0.001", "1"],
+        ["vae", "0.1", "1"],  # group key: the option chosen in hydra.yaml
+    ]
+    assert rows[0][0].startswith("1") and rows[2][-1] == "failed"
+    assert rows[1][header.index("val/fid")] == "80"  # final value
+    best = [attrs.get("class", "") for attrs in report.row_attrs["summary"][1:]]
+    assert "best" in best[0] and not any("best" in c for c in best[1:])
 
-    table = capsys.readouterr().out
-    assert table.index(" 1 ") < table.index(" 0 ") and "FAILED" in table
+    printed = capsys.readouterr().out
+    assert printed.index("lr=0.0002") < printed.index("lr=0.001") < printed.index("failed")
+    assert "sorted by val/fid" in printed and "seed group" not in printed
 
 
-def test_report_of_run_dirs_goes_to_out(tmp_path):
-    fake_run(tmp_path / "a", "0.001", [9.0])
-    fake_run(tmp_path / "b", "0.002", [8.0])
-    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")])
+def test_report_of_run_dirs_goes_to_out_and_duplicate_names_get_paths(tmp_path):
+    sweep_job(tmp_path / "A", 0, ["model.latent_dim=32"], [9.0])
+    sweep_job(tmp_path / "B", 0, ["model.latent_dim=8"], [8.0])
+    fake_run(tmp_path / "single", [], [7.0])  # no overrides: named after its directory
+    main([str(tmp_path / "A" / "0"), str(tmp_path / "B"), str(tmp_path / "single"),
+          "--out", str(tmp_path / "cmp")])  # fmt: skip
     header, *rows = parse_report(tmp_path / "cmp" / "report.html").rows
-    assert [row[0] for row in rows] == ["b", "a"]
+    assert [row[1] for row in rows] == ["single", "model.latent_dim=8", "model.latent_dim=32"]
+
+    sweep_job(tmp_path / "C", 0, ["model.latent_dim=32"], [5.0])  # the same name as A's job 0
+    main([str(tmp_path / "A"), str(tmp_path / "C"), str(tmp_path / "B"),
+          "--out", str(tmp_path / "two")])  # fmt: skip
+    header, *rows = parse_report(tmp_path / "two" / "report.html").rows
+    # A/0 and C/0 differ by nothing: one group of two, its runs named by their paths
+    assert [row[1] for row in rows] == [
+        "model.latent_dim=32 ▸ 2 seeds",  # mean FID 7 ranks before 8
+        "A/0: model.latent_dim=32",
+        "C/0: model.latent_dim=32",
+        "model.latent_dim=8",
+    ]
 
 
-# ------------------------------------------------------------ sample-quality protocols (issue 11)
+def test_bad_input_exits_2_with_one_error_line(tmp_path, capsys):
+    for argv in ([str(tmp_path / "missing")], [str(tmp_path)]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("genlab: error: ")
+
+
+def test_long_names_are_shortened_with_the_full_name_as_tooltip(tmp_path):
+    long = "model.optimizer_g.lr=" + "0" * 60 + "1"
+    sweep_job(tmp_path / "s", 0, [long], [5.0])
+    sweep_job(tmp_path / "s", 1, ["model.optimizer_g.lr=0.5"], [6.0])
+    main([str(tmp_path / "s")])
+    report = parse_report(tmp_path / "s" / "report.html")
+    cell = report.rows[1][1]
+    title = report.cell_attrs["summary"][1][1]["title"]
+    assert len(cell) < 60 and "…" in cell and title == long
+
+
+# -- 3: seed groups ---------------------------------------------------------------------------
+def test_seed_groups_show_mean_std_and_rank_by_group_mean(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    for num, (seed, fid) in enumerate([(1, 10.0), (2, 12.0), (3, 14.0)]):  # mean 12
+        sweep_job(sweep, num, ["model.optimizer_g.lr=0.001", f"seed={seed}"], [99.0, fid])
+    for num, (seed, fid) in enumerate([(1, 5.0), (2, 30.0)], 3):  # mean 17.5, best run 5
+        sweep_job(sweep, num, ["model.optimizer_g.lr=0.1", f"seed={seed}"], [99.0, fid])
+    main([str(sweep)])
+
+    report = parse_report(sweep / "report.html")
+    header, *rows = report.rows
+    assert header[1:] == ["run (seed group)", "model.optimizer_g.lr", "seed",
+                          "val/fid (mean ± std)", "status"]  # fmt: skip
+    entries = [row for row, attrs in zip(rows, report.row_attrs["summary"][1:])
+               if "entry" in attrs.get("class", "")]  # fmt: skip
+    assert [row[1] for row in entries] == [
+        "model.optimizer_g.lr=0.001 ▸ 3 seeds",
+        "model.optimizer_g.lr=0.1 ▸ 2 seeds",
+    ]
+    assert entries[0][2:5] == ["0.001", "1, 2, 3", "12 ± 2 (n=3)"]
+    assert entries[1][4] == "17.5 ± 17.7 (n=2)"
+    members = [row for row in rows if row not in entries]
+    assert len(members) == 5 and members[0][1] == "model.optimizer_g.lr=0.001,seed=1"
+    printed = capsys.readouterr().out
+    assert "ranked by group mean over seeds" in printed
+    assert printed.index("lr=0.001") < printed.index("lr=0.1")
+    assert "12 ± 2" in printed and "17.5 ± 17.7" in printed
+
+
+# -- 4: every metric family, true step and wall time ------------------------------------------
+def test_every_metric_is_plotted_and_counters_are_not_metrics(tmp_path):
+    vae = {"val/loss": 3.0, "val/elbo": -3.0, "val/nll": 2.5, "val/bpd": 1.2, "val/kid": 0.1,
+           "val/kid_std": 0.01, "val/is": 2.0, "val/precision": 0.5, "val/recall": 0.4}  # fmt: skip
+    fake_run(tmp_path / "a", ["model=vae"], [7.0, 6.0], extra=vae)
+    fake_run(tmp_path / "b", ["model=gan"], [8.0], extra={"val/d_real": 0.7, "val/d_fake": 0.3})
+    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")])
+    report = parse_report(tmp_path / "cmp" / "report.html")
+    expected = {"val/fid", "train/loss_d", "val/d_real", "val/d_fake", *vae}
+    assert set(report.charts) == expected and report.charts[0] == "val/fid"
+    every = report.tables["every"][0]  # run, status, then "<metric> final" and best of each
+    assert {h.removesuffix(" final") for h in every if h.endswith(" final")} == expected
+    assert "val/fid min" in every and "val/is max" in every and "val/d_real min" not in every
+    header = report.rows[0]
+    for column in ("val/kid", "val/is", "val/precision", "val/recall"):
+        assert column in header
+    titles = {
+        html.unescape(f["layout"]["title"]["text"]) for f in figures_of(report_path(tmp_path))
+    }
+    assert titles == expected
+
+
+def report_path(tmp_path: Path) -> Path:
+    return tmp_path / "cmp" / "report.html"
+
+
+def test_validation_points_sit_at_their_true_step_and_wall_time(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text(
+        "epoch,step,time/elapsed,train/loss,val/fid\n"
+        "0,19,,,50\n"  # epoch-0 validation before the first timed row (log every 50 steps)
+        "1,39,,,40\n"
+        "2,49,100,0.5,\n"  # the first timed row
+        "2,59,,,30\n"  # validation between two timed rows
+        "3,69,140,0.4,\n"
+        "3,79,161,,20\n"  # validation with its own time/elapsed (written now)
+        "4,89,,,10\n"  # after the last timed row
+    )
+    fid = read_metrics_csv(path)["val/fid"]
+    assert fid.steps == [19, 39, 59, 79, 89] and fid.epochs == [0, 1, 2, 3, 4]
+    times = fid.times
+    assert times[2] == pytest.approx(120.0) and times[3] == 161.0
+    assert 0 < times[0] < times[1] < 100.0  # not clamped onto the first timestamp
+    assert times[4] > 161.0  # after the last timed row: later, never clamped onto it
+    assert times == sorted(times)
+
+    fake_run(tmp_path / "a", [], [50.0, 40.0], val_time=False)
+    fake_run(tmp_path / "b", ["seed=3"], [30.0, 20.0])
+    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")])
+    traces = {t["meta"]["run"]: t for t in figure(report_path(tmp_path), "val/fid")["data"]}
+    assert traces["r0"]["x"] == [9, 19] and traces["r1"]["x"] == [9, 19]
+    assert traces["r0"]["customdata"] == [18, 38]  # from the train rows at those steps
+    assert traces["r1"]["customdata"] == [19, 39]  # each row's own time/elapsed
+
+
+# -- 5: samples over time ---------------------------------------------------------------------
+def test_sample_strip_shows_first_middle_last_epoch_with_its_fid(tmp_path):
+    fake_run(tmp_path / "a", ["seed=1"], [50.0, 40.0, 30.0, 20.0, 10.0])
+    fake_run(tmp_path / "b", ["seed=2"], [45.0])
+    (tmp_path / "b" / "samples" / "epoch=000.png").unlink()  # only last.png: shown as "last"
+    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")])
+    report = parse_report(report_path(tmp_path))
+    assert report.captions[:3] == [
+        "seed=1 epoch 0 val/fid 50",
+        "seed=1 epoch 2 val/fid 30",
+        "seed=1 epoch 4 val/fid 10",
+    ]
+    grids = [img for img in report.images if img.get("class") == "samples"]
+    assert len(grids) == 3  # the seed group (a, b) shows its first run's strip
+    for img, value in zip(grids, (0, 100, 200)):
+        data = base64.b64decode(img["src"].removeprefix("data:image/png;base64,"))
+        assert Image.open(io.BytesIO(data)).getpixel((0, 0)) == (value, value, value)
+
+
+# -- 1: one self-contained file ---------------------------------------------------------------
+def test_report_is_one_self_contained_file(tmp_path):
+    import plotly.offline
+
+    fake_run(tmp_path / "runs" / "a", ["seed=1"], [5.0, 4.0])
+    fake_run(tmp_path / "runs" / "b", ["model.latent_dim=8"], [6.0, 3.0])
+    main([str(tmp_path / "runs"), "--out", str(tmp_path / "cmp")])
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == ["report.html"]
+    text = report_path(tmp_path).read_text(encoding="utf-8")
+    assert text.count(plotly.offline.get_plotlyjs()[:2000]) == 1  # plotly.js inlined, once
+    report = parse_report(report_path(tmp_path))
+    assert report.links and all(link.startswith("data:image/png;base64,") for link in report.links)
+    assert not re.search(r"<script[^>]+src=", text) and not re.search(r"<link[^>]+href=", text)
+    assert len(report.charts) == 2 and len(figures_of(report_path(tmp_path))) == 2
+
+
+# -- 6: loud about what cannot be compared or is missing ---------------------------------------
+def test_runs_without_metrics_and_unfinished_runs_are_flagged(tmp_path, capsys):
+    fake_run(tmp_path / "ok", ["seed=1"], [5.0])
+    fake_run(tmp_path / "nocsv", ["seed=2"], [5.0], metrics_csv=False)
+    fake_run(tmp_path / "broke", ["seed=3"], [1.0], status="failed", error="RuntimeError: <boom>")
+    fake_run(tmp_path / "nan", ["seed=4"], [2.0], status="diverged")
+    fake_run(tmp_path / "stopped", ["seed=5"], [3.0], status="interrupted")
+    fake_run(tmp_path / "busy", ["seed=6"], [4.0], status="running")
+    main([str(tmp_path), "--out", str(tmp_path / "cmp")])
+    notes = [text for css, text in parse_report(report_path(tmp_path)).notes if "missing" in css]
+    printed = " ".join(capsys.readouterr().out.split())
+    for words in (
+        "No metrics: logged without the csv logger",
+        "Failed (left out of ranking): seed=3 (RuntimeError: <boom>)",
+        "Diverged (left out of ranking): seed=4",
+        "Interrupted: seed=5",
+        "Running: seed=6",
+    ):
+        assert any(words in note for note in notes), words
+        assert words in printed, words
+    assert any("seed=2" in n for n in notes if n.startswith("No metrics"))
+    assert "RuntimeError: &lt;boom&gt;" in report_path(tmp_path).read_text()
+
+
+def test_metric_and_run_names_are_text_never_markup(tmp_path, capsys):
+    names = {"$\\foo{$_loss": 1.0, "<b>x</b>": 2.0, "train/[red]rich[/red]": 3.0}
+    fake_run(tmp_path / "a", ["+tag=<i>$a$</i>"], [5.0], extra=names)
+    fake_run(tmp_path / "b", ["+tag=&amp;"], [6.0], extra=names)
+    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")])
+    text = report_path(tmp_path).read_text(encoding="utf-8")
+    assert "<b>x</b>" not in text and "<i>" not in text
+    report = parse_report(report_path(tmp_path))
+    assert {"$\\foo{$_loss", "<b>x</b>", "train/[red]rich[/red]"} <= set(report.charts)
+    assert [row[1] for row in report.rows[1:]] == ["tag=<i>$a$</i>", "tag=&amp;"]
+    for fig in figures_of(report_path(tmp_path)):
+        shown = [fig["layout"]["title"]["text"]] + [t["name"] for t in fig["data"]]
+        shown += [t["meta"]["name"] for t in fig["data"]]
+        for label in shown:  # Plotly renders tags and typesets $...$: neither may be left
+            assert "<" not in label and ">" not in label and "$" not in label
+            assert "&" not in label.replace("&lt;", "").replace("&gt;", "").replace(
+                "&amp;", ""
+            ).replace("&#36;", "")
+    assert figure(report_path(tmp_path), "$\\foo{$_loss")["layout"]["title"]["text"] == (
+        "&#36;\\foo{&#36;_loss"
+    )
+    printed = capsys.readouterr().out
+    assert "tag=<i>$a$</i>" in printed
+
+
+# -- sample-quality protocols (issue 11) -------------------------------------------------------
 def protocol(
     num_fake: int = 1000, split: str = "train", network: str = "classifier-x-1a2b"
 ) -> dict:
@@ -123,25 +453,29 @@ def with_protocol(run_dir: Path, *protocols: dict) -> None:
 
 
 def notes_of(report: Path) -> list[str]:
-    text = report.read_text(encoding="utf-8")
-    return [html.unescape(n) for n in re.findall(r'<p class="not-comparable">(.*?)</p>', text)]
+    return [text for css, text in parse_report(report).notes if "not-comparable" in css]
+
+
+def protocol_letters(report: Path) -> dict[str, str]:
+    """Run name -> the protocol letter shown next to its FID in the ranked table."""
+    parser = parse_report(report)
+    header, *rows = parser.rows
+    column = next(i for i, name in enumerate(header) if name.startswith("val/fid"))
+    return {row[1]: row[column].rsplit(" ", 1)[-1] for row in rows if row[column]}
 
 
 def test_fids_with_different_n_split_or_network_are_marked_not_comparable(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    for i, (lr, fids) in enumerate(
-        [("0.1", [5.0]), ("0.2", [6.0]), ("0.3", [7.0]), ("0.4", [8.0])]
-    ):
-        fake_run(sweep / str(i), lr, fids)
+    for i, fid in enumerate([5.0, 6.0, 7.0, 8.0]):
+        sweep_job(sweep, i, [f"model.optimizer_g.lr=0.{i + 1}"], [fid], extra={"val/kid": 0.1})
     with_protocol(sweep / "0", protocol())
     with_protocol(sweep / "1", protocol())  # same protocol as run 0: comparable
     with_protocol(sweep / "2", protocol(num_fake=5000, split="test"))
     with_protocol(sweep / "3", protocol(network="inception-fid_helper-7ff4a85c3a63-q8"))
     main([str(sweep)])
 
-    header, *rows = parse_report(sweep / "report.html").rows
-    column = header.index("protocol")
-    assert {row[0]: row[column] for row in rows} == {"0": "A", "1": "A", "2": "B", "3": "C"}
+    letters = protocol_letters(sweep / "report.html")
+    assert list(letters.values()) == ["A", "A", "B", "C"]
     (note,) = notes_of(sweep / "report.html")
     assert note.startswith("Not comparable") and "N fake" in note and "split" in note
     assert "network" in note and "N fake 5000" in note and "inception-fid_helper" in note
@@ -150,25 +484,24 @@ def test_fids_with_different_n_split_or_network_are_marked_not_comparable(tmp_pa
 
 
 def test_one_protocol_gives_no_note_and_unknown_ones_are_said(tmp_path, capsys):
-    fake_run(tmp_path / "a", "0.001", [9.0])
-    fake_run(tmp_path / "b", "0.002", [8.0])
+    kid = {"extra": {"val/kid": 0.1}}
+    fake_run(tmp_path / "a", ["+name=a"], [9.0], **kid)
+    fake_run(tmp_path / "b", ["+name=b"], [8.0], **kid)
     with_protocol(tmp_path / "a", protocol())
     with_protocol(tmp_path / "b", protocol())
     main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "same")])
     assert notes_of(tmp_path / "same" / "report.html") == []
     assert "Not comparable" not in capsys.readouterr().out
 
-    fake_run(tmp_path / "c", "0.003", [7.0])  # an older run: no sample_quality.json
+    fake_run(tmp_path / "c", ["+name=c"], [7.0], **kid)  # an older run: no sample_quality.json
     with_protocol(tmp_path / "a", protocol(num_fake=2000))  # changed within run a
-    runs = [str(tmp_path / n) for n in "abc"]
-    main([*runs, "--out", str(tmp_path / "mixed")])
-    header, *rows = parse_report(tmp_path / "mixed" / "report.html").rows
-    labels = {row[0]: row[header.index("protocol")] for row in rows}
-    assert labels == {"a": "A→B", "b": "A", "c": "?"}
+    main([*(str(tmp_path / n) for n in "abc"), "--out", str(tmp_path / "mixed")])
+    letters = protocol_letters(tmp_path / "mixed" / "report.html")
+    assert letters == {"name=a": "A→B", "name=b": "A", "name=c": "?"}
     notes = notes_of(tmp_path / "mixed" / "report.html")
     assert any(n.startswith("Not comparable") and "N fake" in n for n in notes)
-    assert any("changed during run(s) a" in n for n in notes)
-    assert any("No recorded protocol" in n and "c" in n for n in notes)
+    assert any("changed during run(s) name=a" in n for n in notes)
+    assert any("No recorded protocol" in n and "name=c" in n for n in notes)
 
 
 def test_compare_reads_run_dirs_as_data_only(tmp_path, monkeypatch, capsys):
@@ -179,15 +512,15 @@ def test_compare_reads_run_dirs_as_data_only(tmp_path, monkeypatch, capsys):
     import hydra.utils
 
     marker = tmp_path / "marker"
-    run = tmp_path / "evil"
-    fake_run(run, "0.1", [3.0])
+    run = fake_run(tmp_path / "evil", ["seed=1"], [3.0])
     attack = {"_target_": "builtins.exec", "_args_": [f"open({str(marker)!r}, 'w')"]}
     OmegaConf.save(
         {"optimized_metric": {"_target_": "os.getcwd"}, "data": attack,
          "callbacks": {"x": {"_target_": "genlab_h2_crafted.module.Callback"}},
-         "paths": {"output_dir": "${oc.env:HOME}"}},
+         "paths": {"output_dir": "${oc.env:HOME}"}, "seed": "${oc.env:HOME}"},
         run / ".hydra/config.yaml",
     )  # fmt: skip
+    (run / "env.json").unlink()  # values fall back to config.yaml: as text, unresolved
     OmegaConf.save(["seed=${oc.env:HOME}", "x=[red]markup[/red]"], run / ".hydra/overrides.yaml")
     (run / "status.json").write_text(
         json.dumps({"status": {"_target_": "os.getcwd"}, "error": "${oc.env:HOME}"})
@@ -196,7 +529,7 @@ def test_compare_reads_run_dirs_as_data_only(tmp_path, monkeypatch, capsys):
         json.dumps({"protocols": [{"network": attack, "num_fake": [1, {"_target_": "os.getcwd"}],
                                    "reference_split": "[bold]x[/bold]"}], "logged_as": "val/fid"})
     )  # fmt: skip
-    fake_run(tmp_path / "plain", "0.2", [4.0])
+    fake_run(tmp_path / "plain", ["seed=2"], [4.0])
     plain = {"version": 1, "logged_as": ["val/fid"], "protocols": [protocol()]}
     (tmp_path / "plain" / "sample_quality.json").write_text(json.dumps(plain))
 
@@ -218,12 +551,16 @@ def test_compare_reads_run_dirs_as_data_only(tmp_path, monkeypatch, capsys):
 
     assert not marker.exists()
     assert not [n for n in imported if "genlab_h2_crafted" in n or n in ("os", "builtins")]
-    report = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
+    report = report_path(tmp_path).read_text(encoding="utf-8")
     assert "/should/not/be/read" not in report and "${oc.env:HOME}" in report
-    header, *rows = parse_report(tmp_path / "cmp" / "report.html").rows
-    labels = {row[0]: row[header.index("protocol")] for row in rows}
-    assert labels == {"evil": "A", "plain": "B"}
-    (note,) = notes_of(tmp_path / "cmp" / "report.html")
+    rows = {row[1]: row for row in parse_report(report_path(tmp_path)).rows[1:]}
+    assert rows["seed=${oc.env:HOME},x=[red]markup[/red]"][2] == "${oc.env:HOME}"
+    assert protocol_letters(report_path(tmp_path)) == {
+        "x=[red]markup[/red] ▸ 2 seeds": "A,B",  # x is in neither config: only seed differs
+        "seed=${oc.env:HOME},x=[red]markup[/red]": "A",
+        "seed=2": "B",
+    }
+    (note,) = notes_of(report_path(tmp_path))
     assert "builtins.exec" in note  # the crafted value, as text
     printed = capsys.readouterr().out
     assert "Not comparable" in printed and "/should/not/be/read" not in printed

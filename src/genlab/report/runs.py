@@ -1,21 +1,26 @@
-"""Load finished runs from their run directories: config, overrides, CSV metrics, sample grid.
+"""Load finished runs from their run directories, as data.
 
-A run directory is what ``python -m genlab.train`` writes: ``.hydra/config.yaml``,
-``.hydra/overrides.yaml``, ``csv/metrics.csv`` (one row per logging step, empty cells for
-metrics not logged at that step), ``samples/last.png``, ``sample_quality.json`` (what the FIDs
-measured, :mod:`genlab.report.protocol`) and ``status.json`` (the run's status; a sweep job's
-number and overrides too).
+A run directory is what ``python -m genlab.train`` writes (a sweep writes one per job,
+``<sweep dir>/<job num>/``):
 
-Everything is read as data: YAML through OmegaConf without resolving interpolations, JSON with
-:mod:`json`; nothing named in a run directory is imported, instantiated or called.
+* ``.hydra/config.yaml`` (composed config, interpolations unresolved), ``.hydra/overrides.yaml``
+  (the command-line overrides) and ``.hydra/hydra.yaml`` (``hydra.runtime.choices``: the option
+  chosen for each config group, e.g. ``model: gan``);
+* ``env.json`` (``config``: the resolved config), ``status.json`` (the run's status; a sweep
+  job's number and swept overrides too);
+* ``csv/metrics.csv`` (:mod:`genlab.report.series`), ``samples/epoch=NNN.png`` and
+  ``samples/last.png`` (sample grids), ``sample_quality.json`` (:mod:`genlab.report.protocol`).
+
+Everything is read as data: YAML with a safe loader and interpolations left as text, JSON with
+:mod:`json`; nothing named in a run directory is imported, instantiated, resolved or called.
 """
 
 from __future__ import annotations
 
-import csv
+import json
 import logging
-import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,113 +29,74 @@ import yaml
 from omegaconf import OmegaConf
 
 from genlab.report.protocol import run_protocols
+from genlab.report.series import Series, read_metrics_csv
+from genlab.runs.naming import run_name
 from genlab.runs.records import read_status
 
 log = logging.getLogger(__name__)
 
-INDEX_COLUMNS = ("step", "epoch")
-TIME_COLUMN = "time/elapsed"
-LOWER_IS_BETTER = {"fid", "kid", "nll", "bpd", "loss"}
-HIGHER_IS_BETTER = {"is", "precision", "recall", "acc", "accuracy", "elbo"}
-
-
-def metric_direction(name: str) -> str | None:
-    """``min`` | ``max`` | None (no notion of best, e.g. ``train/d_real``) for a metric name."""
-    leaf = name.rsplit("/", 1)[-1]
-    if leaf in LOWER_IS_BETTER or leaf.startswith("loss"):
-        return "min"
-    if leaf in HIGHER_IS_BETTER:
-        return "max"
-    return None
-
-
-@dataclass
-class Series:
-    """One metric of one run: values with the step (and wall time, if known) they were logged at."""
-
-    steps: list[float] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)  # seconds; empty without time/elapsed
-
-    @property
-    def final(self) -> float | None:
-        return self.values[-1] if self.values else None
-
-    def best(self, direction: str | None) -> float | None:
-        finite = [v for v in self.values if math.isfinite(v)]
-        if not finite or direction is None:
-            return None
-        return min(finite) if direction == "min" else max(finite)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SAMPLE_FILE = re.compile(r"epoch=(\d+)\.png")
+#: Statuses that mean a run did not finish normally (flagged in the report).
+UNFINISHED = ("failed", "diverged", "interrupted", "running", "unknown")
+_MISSING = object()
 
 
 @dataclass
 class Run:
-    """A finished (or failed) training run."""
+    """One training run, as read from its run directory."""
 
     path: Path
-    config: dict[str, Any]
-    overrides: list[str]
+    config: dict[str, Any]  # .hydra/config.yaml, interpolations as text
+    resolved: dict[str, Any] | None  # env.json's resolved config (None: no env.json)
+    overrides: list[str]  # .hydra/overrides.yaml
+    choices: dict[str, Any]  # hydra.yaml's hydra.runtime.choices: config group -> option
     metrics: dict[str, Series]
-    sample_grid: Path | None
+    has_csv: bool  # False: no csv/metrics.csv (logged without the csv logger)
+    samples: dict[int, Path]  # epoch -> samples/epoch=NNN.png (not yet checked to be a PNG)
+    last_sample: Path | None  # samples/last.png, if it is a PNG inside the run dir
     status: str  # completed | failed | diverged | interrupted | running | unknown
     error: str | None = None
-    name: str = ""  # path relative to the runs' common parent (tables)
-    label: str = ""  # name + the overrides that differ between runs (plot legends)
+    swept: list[str] | None = None  # a sweep job's swept overrides (None: not a sweep job)
+    num: int | None = None  # a sweep job's number
     #: Sample-quality protocols of ``sample_quality.json`` (None: the run has no such file).
     protocols: list[dict[str, Any]] | None = None
+    name: str = ""  # genlab.runs.naming.run_name, made unique among the compared runs
+    uid: str = ""  # r0, r1, ...: the run's id in the page
+    values: dict[str, str] = field(default_factory=dict)  # differing config key -> value text
 
     @property
     def optimized_metric(self) -> str | None:
-        value = self.config.get("optimized_metric")
+        """The config's ``optimized_metric`` (resolved if known), if it is a metric name."""
+        value = lookup(self.resolved, "optimized_metric")
+        if not isinstance(value, str):
+            value = lookup(self.config, "optimized_metric")
         return value if isinstance(value, str) and value else None
 
-
-def read_metrics_csv(path: Path) -> dict[str, Series]:
-    """``metrics.csv`` -> {metric name: Series}; wall time interpolated from ``time/elapsed``."""
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    clock: list[tuple[float, float]] = []
-    series: dict[str, Series] = {}
-    for row in rows:
-        step = _number(row.get("step"))
-        if step is None:
-            continue
-        elapsed = _number(row.get(TIME_COLUMN))
-        if elapsed is not None:
-            clock.append((step, elapsed))
-        for name, cell in row.items():
-            value = _number(cell)
-            if name in INDEX_COLUMNS or name == TIME_COLUMN or value is None:
-                continue
-            entry = series.setdefault(name, Series())
-            entry.steps.append(step)
-            entry.values.append(value)
-    if clock:
-        clock.sort()
-        for entry in series.values():
-            entry.times = [_interpolate(clock, s) for s in entry.steps]
-    return series
+    def config_value(self, key: str) -> Any:
+        """The value the run used for an override ``key``: the chosen option of a config group
+        (hydra.yaml), else the resolved config's value, else the composed config's (text)."""
+        if key in self.choices:
+            return self.choices[key]
+        value = lookup(self.resolved, key)
+        return lookup(self.config, key) if value is _MISSING else value
 
 
-def _number(cell: str | None) -> float | None:
-    if cell is None or cell == "":
-        return None
-    try:
-        return float(cell)
-    except ValueError:
-        return None
+def lookup(tree: Any, dotted: str) -> Any:
+    """``tree["a"]["b"]`` for ``"a.b"`` (list items by index); a sentinel when absent."""
+    node = tree
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
 
 
-def _interpolate(clock: list[tuple[float, float]], step: float) -> float:
-    """Wall time at ``step`` from (step, seconds) pairs sorted by step (clamped at the ends)."""
-    if step <= clock[0][0]:
-        return clock[0][1]
-    for (s0, t0), (s1, t1) in zip(clock, clock[1:]):
-        if s0 <= step <= s1:
-            return t0 if s1 == s0 else t0 + (t1 - t0) * (step - s0) / (s1 - s0)
-    return clock[-1][1]
+def is_missing(value: Any) -> bool:
+    return value is _MISSING
 
 
 def _yaml_data(path: Path) -> Any:
@@ -145,7 +111,29 @@ def _yaml_data(path: Path) -> Any:
         return None
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+def _hydra_choices(path: Path) -> dict[str, Any]:
+    """``hydra.runtime.choices`` of ``.hydra/hydra.yaml`` ({} when absent or unreadable)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader: data only
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    choices = lookup(data, "hydra.runtime.choices")
+    if not isinstance(choices, dict):
+        return {}
+    return {str(k): v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+            for k, v in choices.items()}  # fmt: skip
+
+
+def _resolved_config(path: Path) -> dict[str, Any] | None:
+    """``env.json``'s ``config`` (the resolved config), None when absent or not a dict."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = data.get("config") if isinstance(data, dict) else None
+    return config if isinstance(config, dict) else None
 
 
 def is_png_inside(file: Path, run_dir: Path) -> bool:
@@ -160,25 +148,54 @@ def is_png_inside(file: Path, run_dir: Path) -> bool:
         return False
 
 
+def png_bytes(file: Path | None, run_dir: Path) -> bytes | None:
+    """The bytes of ``file`` when it is a PNG inside ``run_dir`` (:func:`is_png_inside`)."""
+    if file is None or not is_png_inside(file, run_dir):
+        return None
+    try:
+        return file.read_bytes()
+    except OSError:
+        return None
+
+
+def _sample_grids(samples_dir: Path) -> dict[int, Path]:
+    """``samples/epoch=NNN.png`` by epoch (file names only; checked when embedded)."""
+    try:
+        names = os.listdir(samples_dir)
+    except OSError:
+        return {}
+    found = {}
+    for name in names:
+        match = SAMPLE_FILE.fullmatch(name)
+        if match:
+            found[int(match.group(1))] = samples_dir / name
+    return dict(sorted(found.items()))
+
+
 def load_run(path: Path) -> Run:
     """Read one run directory (must contain ``.hydra/config.yaml``)."""
     hydra_dir = path / ".hydra"
     config = _yaml_data(hydra_dir / "config.yaml")
-    config = config if isinstance(config, dict) else {}
     overrides = _yaml_data(hydra_dir / "overrides.yaml")
-    overrides = overrides if isinstance(overrides, list) else []
     recorded = read_status(path) or {}  # <run dir>/status.json: single runs and sweep jobs
-    status = str(recorded.get("status", "unknown"))
-    error = None if recorded.get("error") is None else str(recorded["error"])
-    grid = path / "samples" / "last.png"
+    swept = recorded.get("swept")
+    num = recorded.get("num")
+    metrics = read_metrics_csv(path / "csv" / "metrics.csv")
+    last = path / "samples" / "last.png"
     return Run(
         path=path,
-        config=config,
-        overrides=[str(o) for o in overrides],
-        metrics=read_metrics_csv(path / "csv" / "metrics.csv"),
-        sample_grid=grid if is_png_inside(grid, path) else None,
-        status=status,
-        error=error,
+        config=config if isinstance(config, dict) else {},
+        resolved=_resolved_config(path / "env.json"),
+        overrides=[str(o) for o in overrides] if isinstance(overrides, list) else [],
+        choices=_hydra_choices(hydra_dir / "hydra.yaml"),
+        metrics=metrics or {},
+        has_csv=metrics is not None,
+        samples=_sample_grids(path / "samples"),
+        last_sample=last if is_png_inside(last, path) else None,
+        status=str(recorded.get("status", "unknown")),
+        error=None if recorded.get("error") is None else str(recorded["error"]),
+        swept=[str(s) for s in swept] if isinstance(swept, list) else None,
+        num=num if isinstance(num, int) and not isinstance(num, bool) else None,
         protocols=run_protocols(path),
     )
 
@@ -197,44 +214,27 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     return sorted(unique, key=_natural_key)
 
 
-def label_runs(runs: list[Run]) -> None:
-    """Name each run by its path relative to the common parent of all runs (``0``, ``1`` for
-    one sweep; ``sweepA/0``, ``sweepB/0`` for two)."""
+def name_runs(runs: list[Run]) -> None:
+    """Name each run as TensorBoard and wandb do (:func:`genlab.runs.naming.run_name`: a sweep
+    job by its swept overrides, else its overrides); runs that would share a name are prefixed
+    with their path relative to the runs' common parent (``sweepA/0: model=gan``)."""
     if not runs:
         return
+    for i, run in enumerate(runs):
+        run.uid = f"r{i}"
+        if run.swept is not None:
+            run.name = run_name(run.swept, f"job{run.num if run.num is not None else i}")
+        else:
+            run.name = run_name(run.overrides, run.path.name)
     common = Path(os.path.commonpath([str(run.path) for run in runs]))
+    counts: dict[str, int] = {}
     for run in runs:
-        relative = run.path.relative_to(common).as_posix()
-        run.name = run.path.name if relative == "." else relative
+        counts[run.name] = counts.get(run.name, 0) + 1
+    for run in runs:
+        if counts[run.name] > 1:
+            relative = run.path.relative_to(common).as_posix()
+            run.name = f"{run.path.name if relative == '.' else relative}: {run.name}"
 
 
 def _natural_key(path: Path) -> tuple:
-    return tuple(int(part) if part.isdigit() else part for part in path.parts)
-
-
-def override_table(runs: list[Run]) -> tuple[list[str], list[dict[str, str]]]:
-    """The override keys whose value differs between runs, and each run's values for them."""
-    parsed = []
-    for run in runs:
-        values = {}
-        for override in run.overrides:
-            key, _, value = override.partition("=")
-            values[key.lstrip("+~")] = value
-        parsed.append(values)
-    keys = list(dict.fromkeys(k for values in parsed for k in values))
-    differing = [k for k in keys if len({values.get(k, "") for values in parsed}) > 1]
-    return differing, [{k: values.get(k, "") for k in differing} for values in parsed]
-
-
-def sort_runs(runs: list[Run], metric: str | None) -> list[Run]:
-    """Completed runs by ``metric``'s final value (best first), then runs without it/failed."""
-    if not metric:
-        return runs
-    sign = -1.0 if metric_direction(metric) == "max" else 1.0
-
-    def key(run: Run) -> tuple:
-        value = run.metrics[metric].final if metric in run.metrics else None
-        ok = value is not None and math.isfinite(value) and run.status not in ("failed", "diverged")
-        return (0 if ok else 1, sign * value if ok else 0.0)
-
-    return sorted(runs, key=key)
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts)
