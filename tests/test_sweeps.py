@@ -58,12 +58,11 @@ def run_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def wandb_runs(sweep_dir: Path) -> list[dict]:
-    runs = []
-    for run_dir in run_dirs(sweep_dir):
-        files = list(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
-        assert len(files) == 1, f"one offline wandb run in {run_dir}: {files}"
-        runs.append(read_offline_run(files[0]))
-    return runs
+    """The sweep's offline wandb runs, side by side in ``<sweep dir>/wandb/``, in job order."""
+    files = sorted(sweep_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == len(run_dirs(sweep_dir)), f"one offline wandb run per job: {files}"
+    assert not list(sweep_dir.glob("*/wandb/offline-run-*")), "no job keeps its own wandb dir"
+    return [read_offline_run(f) for f in files]
 
 
 @pytest.mark.slow

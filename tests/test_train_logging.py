@@ -123,3 +123,18 @@ def test_divergence_guard_fires_between_logging_steps(tmp_path, monkeypatch, mod
     with pytest.raises(DivergenceError) as err:
         train(cfg)
     assert f"{loss}=nan" in str(err.value) and "batch 1" in str(err.value)
+
+
+def test_every_validation_row_has_its_own_wall_time(tmp_path):
+    """``genlab.compare`` draws validation points against wall time: each validation row of
+    metrics.csv carries ``time/elapsed`` measured at that validation (after its FID), not a
+    time interpolated from (or clamped to) training rows."""
+    cfg = compose_config(
+        tmp_path, *FAST, "trainer.max_epochs=3", "trainer.log_every_n_steps=50", "seed=3"
+    )
+    train(cfg)
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/d_real")]
+    assert len(rows) == 3
+    times = [float(r["time/elapsed"]) for r in rows]  # KeyError/ValueError: no own time
+    assert times[0] > 0 and times == sorted(times) and len(set(times)) == 3
