@@ -19,6 +19,8 @@ import ast
 import contextlib
 import functools
 import importlib.util
+import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,37 @@ def parse_source(path: Path | None) -> ast.Module | None:
         return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return None
+
+
+# Lightning's start-up noise a user cannot act on. Neither has a public switch (Lightning 2.6:
+# the tip is an unconditional ``rank_zero_info`` in ``LoggerConnector.configure_logger``; the
+# FutureWarning is torch's, raised by Lightning's own ``utilities/_pytree.py``).
+LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"  # logs every rank_zero_info
+LITLOGGER_TIP = "💡 Tip: For seamless cloud logging and experiment tracking, try installing"
+LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+LIGHTNING_MODULES = r"lightning\."  # the warning is attributed to Lightning's calling module
+
+
+class LitLoggerTipFilter(logging.Filter):
+    """Drops exactly Lightning's advertisement for litlogger (printed at every Trainer start)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == LIGHTNING_INFO_LOGGER and LITLOGGER_TIP in record.getMessage())
+
+
+def silence_lightning_noise() -> None:
+    """Silence the litlogger tip (a filter on Lightning's ``rank_zero`` logger, matching the
+    tip's text) and the ``LeafSpec`` FutureWarning torch raises from Lightning's own code (a
+    warnings filter on that message, from ``lightning.*`` modules only). Every other record and
+    warning, of Lightning or of the user's code, is untouched. Idempotent; needs no import of
+    Lightning. Relies on the logger name, the tip's text and the warning's text (pinned by
+    tests/test_compat.py)."""
+    logger = logging.getLogger(LIGHTNING_INFO_LOGGER)
+    if not any(isinstance(f, LitLoggerTipFilter) for f in logger.filters):
+        logger.addFilter(LitLoggerTipFilter())
+    warnings.filterwarnings(
+        "ignore", message=LEAFSPEC_WARNING, category=FutureWarning, module=LIGHTNING_MODULES
+    )
 
 
 _PRECISION_FILE = ("fabric", "plugins", "precision", "precision.py")

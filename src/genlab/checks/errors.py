@@ -24,6 +24,18 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r} is invalid: allowed {allowed}")
 
 
+class UnknownKeyError(ConfigError):
+    """A key nothing in genlab reads: ``key=value is invalid: no such key (did you mean ...?);
+    allowed ...``, the "did you mean" listing the ``close`` keys (full dotted names)."""
+
+    def __init__(self, key: str, value: Any, allowed: str, close: Iterable[str] = ()):
+        super().__init__(key, value, allowed)
+        close = list(dict.fromkeys(c for c in close if c != key))[:4]
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        self.close = close
+        self.args = (f"{key}={value!r} is invalid: no such key{hint}; allowed {allowed}",)
+
+
 class DivergenceError(RuntimeError):
     """Training produced a NaN/Inf loss, gradient norm or weight (raised by
     :class:`genlab.callbacks.divergence.DivergenceGuard`)."""

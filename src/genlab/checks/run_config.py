@@ -37,6 +37,60 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _mps_available() -> bool:
+    import torch  # only asked when an accelerator this install may lack is requested
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def _xla_installed() -> bool:
+    """torch_xla (Lightning's TPU accelerator) is installed; found without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch_xla") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_accelerators() -> list[str]:
+    """The ``trainer.accelerator`` values this install can run: auto and cpu always; gpu/cuda
+    with a visible CUDA device, mps with Apple's Metal backend, tpu with torch_xla."""
+    available = ["auto", "cpu"]
+    if _cuda_available():
+        available += ["gpu", "cuda"]
+    if _mps_available():
+        available.append("mps")
+    if _xla_installed():
+        available.append("tpu")
+    return available
+
+
+def check_accelerator(accelerator: Any) -> None:
+    """``trainer.accelerator`` is a Lightning name this install can run (else Lightning fails
+    late, e.g. tpu with ``ModuleNotFoundError("Requirement 'torch_xla>=1.13' not met")``)."""
+    if not isinstance(accelerator, str):
+        return  # an Accelerator object (Python API): Lightning checks it
+    if accelerator not in ACCELERATORS:
+        raise ConfigError("trainer.accelerator", accelerator, ACCELERATORS)
+    if accelerator in ("auto", "cpu"):
+        return
+    available = available_accelerators()
+    if accelerator not in available:
+        why = {
+            "gpu": "no CUDA device is visible here",
+            "cuda": "no CUDA device is visible here",
+            "mps": "Apple's MPS backend is not available here",
+            "tpu": "torch_xla is not installed",
+        }[accelerator]
+        raise ConfigError(
+            "trainer.accelerator",
+            accelerator,
+            f"an accelerator this install supports: {', '.join(available)} ({why})",
+        )
+
+
 def check_trainer_keys(trainer: DictConfig | dict) -> None:
     """Every key of a ``lightning.pytorch.Trainer`` config is one of its arguments (a key added
     with ``+trainer.<typo>=`` would otherwise fail as a TypeError traceback inside Lightning)."""
@@ -73,14 +127,7 @@ def check_trainer_config(trainer: DictConfig | dict | None) -> None:
         raise ConfigError(
             "trainer.precision", precision, [a for a in allowed if isinstance(a, str)]
         )
-    accelerator = trainer.get("accelerator", "auto")
-    if isinstance(accelerator, str):
-        if accelerator not in ACCELERATORS:
-            raise ConfigError("trainer.accelerator", accelerator, ACCELERATORS)
-        if accelerator in ("gpu", "cuda") and not _cuda_available():
-            raise ConfigError(
-                "trainer.accelerator", accelerator, "cpu or auto (no CUDA device is visible here)"
-            )
+    check_accelerator(trainer.get("accelerator", "auto"))
     devices = trainer.get("devices", "auto")
     ok = devices == "auto" or (is_int(devices) and (devices >= 1 or devices == -1))
     ok = ok or (isinstance(devices, str) and devices.lstrip("-").isdigit())

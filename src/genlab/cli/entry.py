@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from genlab.checks.errors import (
     RunInterrupted,
     find_config_error,
 )
-from genlab.compat import one_config_repository_for_help
+from genlab.compat import one_config_repository_for_help, silence_lightning_noise
 
 
 def _overrides(argv: list[str]) -> list[str]:
@@ -123,6 +124,32 @@ def _already_set_message(err: BaseException, argv: list[str]) -> str | None:
     )
 
 
+def _merge_error_message(err: BaseException, config_name: str, argv: list[str]) -> str | None:
+    """``model.generator=[1]`` (a list where a config node is, or a mapping where a list is):
+    Hydra says "Error merging override"; name the key, the value and what it takes."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    marker = "Error merging override "
+    text = str(err)
+    if not text.startswith(marker):
+        return None
+    override = text[len(marker) :].splitlines()[0].strip()
+    key, _, value = override.lstrip("+~").partition("=")
+    cfg = _compose_without(config_name, _overrides(argv), key)
+    node = OmegaConf.select(cfg, key, default=None) if cfg is not None else None
+    if isinstance(node, DictConfig):
+        children = [str(k) for k in node.keys() if not str(k).startswith("_")]
+        example = f"e.g. {key}.{children[0]}=..." if children else f"{key}.<key>=<value>"
+        allowed = f"a mapping ({key} is a config node: set its keys, {example})"
+    elif isinstance(node, ListConfig):
+        allowed = f"a list, e.g. {key}=[a,b]"
+    else:
+        cause = err.__cause__
+        first = str(cause).strip().splitlines()[0] if cause and str(cause).strip() else ""
+        allowed = f"a value of the type {key} has ({first})" if first else "a value of its type"
+    return f"{key}={value} is invalid: allowed {allowed}"
+
+
 def describe_user_error(err: BaseException, config_name: str, argv: list[str]) -> str | None:
     """One line for a mistake in the user's input, or None for a genuine bug."""
     from hydra.errors import (
@@ -146,6 +173,9 @@ def describe_user_error(err: BaseException, config_name: str, argv: list[str]) -
     already_set = _already_set_message(err, argv)
     if isinstance(err, ConfigCompositionException) and already_set:
         return already_set
+    merge = _merge_error_message(err, config_name, argv)
+    if isinstance(err, ConfigCompositionException) and merge:
+        return merge
     cause = err.__cause__
     unknown = isinstance(cause, ConfigKeyError | ConfigAttributeError) or (
         isinstance(cause, OmegaConfBaseException) and "not in struct" in str(cause)
@@ -200,15 +230,64 @@ def _exit_on_user_error(err: BaseException, config_name: str) -> None:
         raise SystemExit(EXIT_BAD_INPUT) from None
 
 
+class PrintedOnceFilter(logging.Filter):
+    """On a console handler of the root logger: drop a record that a console handler of a
+    logger below the root (on its way up) has printed already.
+
+    Lightning's top-level package gives the ``lightning`` logger its own console handler and
+    lets records propagate too, so under Hydra's logging every Lightning info line ("GPU
+    available: ...") was printed twice. This keeps Lightning's copy on the console; the run's
+    log file (a root FileHandler, not filtered) still gets every line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger is not logging.root:
+            for handler in logger.handlers:
+                if _is_console(handler) and record.levelno >= handler.level:
+                    return False
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        return True
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and not isinstance(
+        handler, logging.FileHandler
+    )
+
+
+def quiet_start() -> None:
+    """A start that prints only what the user can act on: Lightning's litlogger tip and its
+    internal LeafSpec FutureWarning silenced (:func:`genlab.compat.silence_lightning_noise`),
+    each Lightning info line printed once (:class:`PrintedOnceFilter` on the root's console
+    handlers). Warnings about the user's code or config are untouched. Idempotent."""
+    silence_lightning_noise()
+    for handler in logging.getLogger().handlers:
+        if _is_console(handler) and not any(
+            isinstance(f, PrintedOnceFilter) for f in handler.filters
+        ):
+            handler.addFilter(PrintedOnceFilter())
+
+
 def user_errors_exit(config_name: str) -> Callable[[Callable], Callable]:
     """Decorator of the task under ``@hydra.main``: applies :func:`_exit_on_user_error` inside
     the job (else Hydra prints its own "Error executing job" line first). Same rule, same
-    function as :func:`run_hydra_cli`, which covers what fails before the task runs."""
+    function as :func:`run_hydra_cli`, which covers what fails before the task runs.
+
+    Before the task it quiets the start (:func:`quiet_start`, after Hydra set up the job's
+    logging) and refuses a key of the config that genlab does not read
+    (:func:`genlab.checks.known_keys.check_config_keys`: ``+foo=bar``, ``+metrics.x=1``)."""
 
     def decorate(task: Callable) -> Callable:
         @functools.wraps(task)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from genlab.checks.known_keys import check_config_keys
+
+            quiet_start()
             try:
+                if args:
+                    check_config_keys(args[0], config_name)
                 return task(*args, **kwargs)
             except Exception as err:
                 if os.environ.get(USER_FULL_ERROR_ENV) != "1":

@@ -9,6 +9,7 @@ from genlab.augment.policy import parse_ops, parse_policy
 from genlab.checks.errors import ConfigError
 from genlab.checks.values import (
     check_bool,
+    check_instance_shapes,
     check_int,
     check_non_negative,
     check_optimizer,
@@ -168,6 +169,7 @@ class GANConfig:
     channels_last: bool = False
 
     def __post_init__(self):
+        check_instance_shapes(self)  # a mapping where a value belongs, or the reverse: one line
         check_int("model.latent_dim", self.latent_dim)
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
         ok = self.loss in GAN_LOSS_NAMES

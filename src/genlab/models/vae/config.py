@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genlab.checks.values import (
+    check_instance_shapes,
     check_int,
     check_non_negative,
     check_optimizer,
@@ -108,6 +109,7 @@ class VAEConfig:
     channels_last: bool = False
 
     def __post_init__(self):
+        check_instance_shapes(self)  # a mapping where a value belongs, or the reverse: one line
         check_int("model.latent_dim", self.latent_dim)
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
         ok = self.activation in MLP_ACTIVATION_NAMES

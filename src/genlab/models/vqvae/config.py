@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genlab.checks.values import (
+    check_instance_shapes,
     check_int,
     check_non_negative,
     check_optimizer,
@@ -27,6 +28,7 @@ def _adam() -> dict[str, Any]:
 
 
 def _check_common(cfg) -> None:
+    check_instance_shapes(cfg)  # a mapping where a value belongs, or the reverse: one line
     require(cfg.channels in (1, 3), "model.channels", cfg.channels, "1 or 3")
     ok = positive_int(cfg.image_size) and cfg.image_size % DOWNSAMPLING == 0
     require(ok, "model.image_size", cfg.image_size, f"a multiple of {DOWNSAMPLING}")
