@@ -99,10 +99,16 @@ def parse_report(path: Path) -> ReportParser:
 
 
 def figures_of(path: Path) -> list[dict]:
-    """The Plotly figures embedded in report.html."""
+    """The Plotly figures embedded in report.html, typed arrays (x, y, customdata) as lists."""
     text = path.read_text(encoding="utf-8")
     found = re.search(r'<script type="application/json" id="genlab-figures">(.*?)</script>', text)
-    return json.loads(found.group(1))
+    figures = json.loads(found.group(1))
+    for trace in (t for f in figures for t in f["data"]):
+        for key in ("x", "y", "customdata"):
+            spec = trace[key]  # {"dtype": "f4", "bdata": base64 of little-endian numbers}
+            array = np.frombuffer(base64.b64decode(spec["bdata"]), "<" + spec["dtype"])
+            trace[key] = [None if np.isnan(v) else v.item() for v in array]
+    return figures
 
 
 def figure(path: Path, metric: str) -> dict:
@@ -369,6 +375,7 @@ def test_sample_strip_shows_first_middle_last_epoch_with_its_fid(tmp_path):
 
 # -- 1: one self-contained file ---------------------------------------------------------------
 def test_report_is_one_self_contained_file(tmp_path):
+    import plotly.graph_objects as go
     import plotly.offline
 
     fake_run(tmp_path / "runs" / "a", ["seed=1"], [5.0, 4.0])
@@ -380,7 +387,10 @@ def test_report_is_one_self_contained_file(tmp_path):
     report = parse_report(report_path(tmp_path))
     assert report.links and all(link.startswith("data:image/png;base64,") for link in report.links)
     assert not re.search(r"<script[^>]+src=", text) and not re.search(r"<link[^>]+href=", text)
-    assert len(report.charts) == 2 and len(figures_of(report_path(tmp_path))) == 2
+    figures = figures_of(report_path(tmp_path))
+    assert len(report.charts) == 2 and len(figures) == 2
+    for fig in figures:  # valid Plotly figures (plotly validates every attribute)
+        go.Figure(fig)
 
 
 # -- 6: loud about what cannot be compared or is missing ---------------------------------------

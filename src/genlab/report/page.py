@@ -13,11 +13,12 @@ import base64
 import html
 import json
 
-from genlab.report.charts import colour, shorten
+from genlab.report.charts import colour
 from genlab.report.page_script import CSS, JS
 from genlab.report.runs import Run, png_bytes
 from genlab.report.series import metric_direction
 from genlab.report.table import NOT_RANKED, Entry, Stat, Summary, fmt, is_quality, stat
+from genlab.report.text import compact_name, shorten
 
 esc = html.escape
 NAME_CHARS = 48  # longer run names are shortened in the tables (full name in the tooltip)
@@ -34,8 +35,9 @@ def _td(text: str, sort: float | str | None = None, title: str | None = None, cs
 
 
 def _short_td(text: str, limit: int, css: str = "text") -> str:
-    """A cell with ``text`` shortened to ``limit`` characters, the whole text as its tooltip."""
-    short = shorten(text, limit)
+    """A cell with ``text`` (a run name when ``css`` is ``name``) shortened to ``limit``
+    characters, the whole text as its tooltip."""
+    short = compact_name(text, limit) if css == "name" else shorten(text, limit)
     return _td(esc(short), sort=text, title=text if short != text else None, css=css)
 
 
@@ -58,7 +60,7 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
     """The tbody of one entry: its row, then (folded) one row per run of a seed group."""
     group = entry.is_group
     best = entry.rank == 1 and entry.stat(summary.metric) is not None
-    name = esc(shorten(entry.name, NAME_CHARS))
+    name = esc(compact_name(entry.name, NAME_CHARS))
     swatch = f'<span class="swatch" style="background:{colour(_index(summary, entry))}"></span>'
     toggle = ""
     if group:
@@ -168,7 +170,7 @@ def sample_strip(summary: Summary, entry: Entry) -> str:
         if data is None:
             return ""
         figures.append(_figure(run, data, "last", ""))
-    title = esc(shorten(run.name, 80))
+    title = esc(compact_name(run.name, 80))
     more = f" (first of {len(entry.runs)} seeds)" if entry.is_group else ""
     runs = " ".join(r.uid for r in entry.runs)
     return (
@@ -178,7 +180,7 @@ def sample_strip(summary: Summary, entry: Entry) -> str:
 
 
 def _figure(run: Run, data: bytes, when: str, metric: str) -> str:
-    name = esc(shorten(run.name, 40))
+    name = esc(compact_name(run.name, 40))
     return (
         f'<figure><img class="samples" src="{_png_uri(data)}" alt="samples of {esc(run.name)}, '
         f'{esc(when)}"><figcaption title="{esc(run.name)}">{name}<br>{esc(when)}'

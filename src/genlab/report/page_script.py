@@ -59,8 +59,8 @@ JS = r"""
   var figures = JSON.parse(document.getElementById("genlab-figures").textContent);
   var runs = JSON.parse(document.getElementById("genlab-runs").textContent);
   var HOVER = {
-    step: "%{meta.name}<br>step %{x}: <b>%{y:.4g}</b><extra></extra>",
-    time: "%{meta.name}<br>%{x:.1f} s: <b>%{y:.4g}</b><extra></extra>"
+    step: "%{meta.name}<br>step %{x}: <b>%{y:.4~g}</b><extra></extra>",
+    time: "%{meta.name}<br>%{x:.1f} s: <b>%{y:.4~g}</b><extra></extra>"
   };
   var state = {smooth: 0, xmode: "step", hidden: new Set(), filtered: new Set()};
   var charts = [];
@@ -76,6 +76,15 @@ JS = r"""
       out[i] = last / (1 - Math.pow(w, n));
     }
     return out;
+  }
+
+  function decode(spec) {  // a Plotly typed array spec -> a plain array, NaN as null (a gap)
+    if (!spec || typeof spec.bdata !== "string") return spec;
+    var text = atob(spec.bdata), bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    var numbers = spec.dtype === "f8" ? new Float64Array(bytes.buffer) :
+      new Float32Array(bytes.buffer);
+    return Array.from(numbers, function (v) { return isNaN(v) ? null : v; });
   }
 
   function restyleData(chart) {
@@ -123,6 +132,9 @@ JS = r"""
   function drawChart(index) {
     var figure = figures[index];
     var div = document.getElementById("chart-" + index);
+    figure.data.forEach(function (t) {
+      t.x = decode(t.x); t.y = decode(t.y); t.customdata = decode(t.customdata);
+    });
     var raw = figure.data.map(function (t) { return {step: t.x, time: t.customdata, y: t.y}; });
     var config = {displaylogo: false, responsive: true};
     return Plotly.newPlot(div, figure.data, figure.layout, config).then(function () {
@@ -170,11 +182,10 @@ JS = r"""
     return cell.dataset.v !== undefined ? cell.dataset.v : cell.textContent.trim();
   }
 
-  function compareKeys(a, b) {
-    if ((a === "") !== (b === "")) return a === "" ? 1 : -1;  // empty cells last
+  function compareKeys(a, b) {  // numbers as numbers, other text by code point
     var x = Number(a), y = Number(b);
-    if (a !== "" && b !== "" && !isNaN(x) && !isNaN(y)) return x - y;
-    return a.localeCompare(b, undefined, {numeric: true});
+    if (!isNaN(x) && !isNaN(y)) return x - y;
+    return a < b ? -1 : a > b ? 1 : 0;
   }
 
   function sortBy(table, th) {
@@ -185,7 +196,7 @@ JS = r"""
     var bodies = Array.prototype.slice.call(table.tBodies);
     bodies.sort(function (p, q) {
       var a = cellKey(p, column), b = cellKey(q, column);
-      if ((a === "") !== (b === "")) return a === "" ? 1 : -1;
+      if ((a === "") !== (b === "")) return a === "" ? 1 : -1;  // empty cells last
       return descending ? compareKeys(b, a) : compareKeys(a, b);
     });
     bodies.forEach(function (tbody) { table.appendChild(tbody); });

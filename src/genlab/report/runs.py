@@ -11,7 +11,7 @@ A run directory is what ``python -m genlab.train`` writes (a sweep writes one pe
 * ``csv/metrics.csv`` (:mod:`genlab.report.series`), ``samples/epoch=NNN.png`` and
   ``samples/last.png`` (sample grids), ``sample_quality.json`` (:mod:`genlab.report.protocol`).
 
-Everything is read as data: YAML with a safe loader and interpolations left as text, JSON with
+Everything is read as data: YAML with a safe loader (interpolations left as text), JSON with
 :mod:`json`; nothing named in a run directory is imported, instantiated, resolved or called.
 """
 
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import OmegaConf
 
 from genlab.report.protocol import run_protocols
 from genlab.report.series import Series, read_metrics_csv
@@ -40,6 +39,8 @@ SAMPLE_FILE = re.compile(r"epoch=(\d+)\.png")
 #: Statuses that mean a run did not finish normally (flagged in the report).
 UNFINISHED = ("failed", "diverged", "interrupted", "running", "unknown")
 _MISSING = object()
+#: libyaml's safe loader when available (fast), else PyYAML's: plain data, no python tags.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -100,26 +101,22 @@ def is_missing(value: Any) -> bool:
 
 
 def _yaml_data(path: Path) -> Any:
-    """A YAML file as plain containers, interpolations left as text (None: no such file, or
-    not YAML that OmegaConf reads as plain data, e.g. a python tag: the run is shown unread)."""
-    if not path.is_file():
+    """A YAML file as plain data, interpolations left as text (None: no such file, or not YAML
+    that a safe loader reads as plain data, e.g. a python tag: the run is shown unread)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return None
     try:
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    except (yaml.YAMLError, ValueError, TypeError, OSError) as err:
+        return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader: data only
+    except yaml.YAMLError as err:
         log.warning(f"{path}: not read ({type(err).__name__})")
         return None
 
 
 def _hydra_choices(path: Path) -> dict[str, Any]:
     """``hydra.runtime.choices`` of ``.hydra/hydra.yaml`` ({} when absent or unreadable)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader: data only
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}
-    choices = lookup(data, "hydra.runtime.choices")
+    choices = lookup(_yaml_data(path), "hydra.runtime.choices")
     if not isinstance(choices, dict):
         return {}
     return {str(k): v if isinstance(v, (str, int, float, bool)) or v is None else str(v)

@@ -69,30 +69,41 @@ def read_metrics_csv(path: Path) -> dict[str, Series] | None:
     """``metrics.csv`` -> {metric name: Series} (None when the file does not exist)."""
     try:
         with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-            rows = list(csv.DictReader(handle))
+            rows = list(csv.reader(handle))
     except (OSError, csv.Error):
         return None
+    if not rows:
+        return {}
+    header = rows[0]
+    column = {name: i for i, name in enumerate(header)}
+    if "step" not in column:
+        return {}
+    at_step, at_epoch, at_time = (column.get(n, -1) for n in ("step", "epoch", TIME_COLUMN))
+    metrics = [(i, name) for i, name in enumerate(header) if name not in COUNTERS]
     clock = Clock()
     parsed = []
-    for row in rows:
-        step = _number(row.get("step"))
-        if step is None:
+    for row in rows[1:]:
+        step = _cell(row, at_step)
+        if step is None or not math.isfinite(step):
             continue
-        elapsed = _number(row.get(TIME_COLUMN))
-        epoch = _number(row.get("epoch"))
-        if elapsed is not None:
+        epoch = _cell(row, at_epoch)
+        elapsed = _cell(row, at_time)
+        if elapsed is not None and math.isfinite(elapsed):
             clock.add(step, elapsed)
-        parsed.append((step, None if epoch is None else int(epoch), elapsed, row))
+        else:
+            elapsed = None
+        epoch = int(epoch) if epoch is not None and math.isfinite(epoch) else None
+        parsed.append((step, epoch, elapsed, row))
     series: dict[str, Series] = {}
     for step, epoch, elapsed, row in parsed:
         when = elapsed if elapsed is not None else clock.at(step)
-        for name, cell in row.items():
-            if name is None or name in COUNTERS:
-                continue
-            value = _number(cell)
+        for i, name in metrics:
+            value = _cell(row, i)
             if value is None:
                 continue
-            entry = series.setdefault(name, Series())
+            entry = series.get(name)
+            if entry is None:
+                entry = series[name] = Series()
             entry.steps.append(step)
             entry.values.append(value)
             entry.epochs.append(epoch)
@@ -142,10 +153,11 @@ class Clock:
         return t0 / s0 if s0 > 0 else 0.0
 
 
-def _number(cell: str | None) -> float | None:
-    if cell is None or cell == "":
+def _cell(row: list[str], index: int) -> float | None:
+    """The number in ``row[index]`` (None: no such column, an empty cell or not a number)."""
+    if index < 0 or index >= len(row) or not row[index]:
         return None
     try:
-        return float(cell)
+        return float(row[index])
     except ValueError:
         return None
