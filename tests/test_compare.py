@@ -574,3 +574,19 @@ def test_compare_reads_run_dirs_as_data_only(tmp_path, monkeypatch, capsys):
     assert "builtins.exec" in note  # the crafted value, as text
     printed = capsys.readouterr().out
     assert "Not comparable" in printed and "/should/not/be/read" not in printed
+
+
+def test_compare_imports_neither_torch_nor_lightning(tmp_path):
+    """``genlab.compare`` stays light: reading runs and writing the page needs no torch."""
+    import subprocess
+    import sys
+
+    fake_run(tmp_path / "a", ["seed=1"], [5.0])
+    code = (
+        "import sys; from pathlib import Path; from genlab.compare import compare; "
+        f"compare([Path({str(tmp_path / 'a')!r})], out=Path({str(tmp_path / 'out')!r})); "
+        "print(sorted(m for m in ('torch', 'lightning', 'matplotlib') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

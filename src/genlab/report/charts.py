@@ -62,7 +62,7 @@ def metric_figure(summary: Summary, metric: str, entries: list[Entry]) -> dict |
     ]
     markers = max(lengths, default=0) <= MARKERS_PER_RUN and sum(lengths) <= MARKERS_PER_CHART
     traces = []
-    for index, entry in enumerate(entries):
+    for entry in entries:
         shown = False
         for run in entry.runs:
             series = run.metrics.get(metric)
@@ -78,7 +78,7 @@ def metric_figure(summary: Summary, metric: str, entries: list[Entry]) -> dict |
                     "name": plotly_text(compact_name(entry.name, LEGEND_CHARS)),
                     "legendgroup": entry.uid,
                     "showlegend": not shown,
-                    "line": {"color": colour(index), "width": 1.5},
+                    "line": {"color": colour(entry.rank - 1), "width": 1.5},
                     "marker": {"size": 4},
                     "opacity": 0.85,
                     "meta": {"run": run.uid, "group": entry.uid, "name": plotly_text(run.name)},

@@ -4,7 +4,8 @@ Sections: the controls (filter box, smoothing, x axis), the notes on what cannot
 is missing, the ranked table (one row per run or seed group, the group's runs folded below it),
 every metric of every run (folded away), one chart per metric, the sample grids of each run over
 time and the run directories. Every run-supplied string is HTML-escaped here (and made
-Plotly-safe in :mod:`genlab.report.charts`): names are text, never markup.
+Plotly-safe by :func:`genlab.report.text.plotly_text` in the figures): names are text, never
+markup.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def _stat_td(value: Stat | None, group: bool, protocol: str = "") -> str:
 
 
 def _status_td(status: str, error: str | None = None) -> str:
-    words = set(status.replace(",", " ").split())
+    words = {w for w in status.replace(",", " ").split() if not w.isdigit()}  # "3 completed"
     css = "text bad" if words & set(NOT_RANKED) else "text"
-    if css == "text" and words - {"completed"} - set("0123456789"):
+    if css == "text" and words - {"completed"}:
         css = "text warn"
     return _td(esc(status), title=error, css=css)
 
@@ -61,7 +62,7 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
     group = entry.is_group
     best = entry.rank == 1 and entry.stat(summary.metric) is not None
     name = esc(compact_name(entry.name, NAME_CHARS))
-    swatch = f'<span class="swatch" style="background:{colour(_index(summary, entry))}"></span>'
+    swatch = f'<span class="swatch" style="background:{colour(entry.rank - 1)}"></span>'
     toggle = ""
     if group:
         label = f"{len(entry.runs)} seeds"
@@ -91,10 +92,6 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
         rows.append(f'<tr class="member" data-run="{run.uid}">{"".join(cells)}</tr>')
     runs = " ".join(run.uid for run in entry.runs)
     return f'<tbody data-runs="{runs}" data-entry="{entry.uid}">{"".join(rows)}</tbody>'
-
-
-def _index(summary: Summary, entry: Entry) -> int:
-    return summary.entries.index(entry)
 
 
 def summary_table(summary: Summary) -> str:
@@ -218,7 +215,7 @@ def _lead(summary: Summary) -> str:
     )
 
 
-def render_page(summary: Summary, figures: list[tuple[str, str]], figures_json: str) -> str:
+def render_page(summary: Summary, figures: list[tuple[str, dict]], figures_json: str) -> str:
     """The whole page; ``figures`` are ``(metric, _)`` pairs in the order of ``figures_json``."""
     import plotly.offline
 
