@@ -4,6 +4,9 @@ Lightning, Hydra, wandb or torch-fidelity that changes one of them fails here, b
 from __future__ import annotations
 
 import ast
+import logging
+import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -191,3 +194,70 @@ def test_one_config_repository_for_help_lists_the_same_groups_building_it_once()
 
 # torch-fidelity's internals (compat.torch_fidelity_inception) are pinned by
 # tests/test_weight_files.py::test_torch_fidelity_module_gets_verified_weights_and_loads_nothing
+
+
+# -- Lightning's start-up noise (compat.silence_lightning_noise) -----------------------------
+def _tip_records(tmp_path) -> list[logging.LogRecord]:
+    """The records a Trainer start (no LitLogger) logs on Lightning's rank_zero logger."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger(compat.LIGHTNING_INFO_LOGGER)
+    logger.addHandler(handler)
+    try:
+        _trainer(tmp_path)
+    finally:
+        logger.removeHandler(handler)
+    return [r for r in records if "litlogger" in r.getMessage()]
+
+
+def test_lightning_logs_the_litlogger_tip_where_the_filter_looks(tmp_path):
+    """Lightning has no public switch for the tip; the filter matches its logger and text."""
+    logger = logging.getLogger(compat.LIGHTNING_INFO_LOGGER)
+    saved = list(logger.filters)
+    logger.filters = [f for f in saved if not isinstance(f, compat.LitLoggerTipFilter)]
+    try:
+        tips = _tip_records(tmp_path)
+        assert len(tips) == 1 and compat.LITLOGGER_TIP in tips[0].getMessage()
+        assert tips[0].name == compat.LIGHTNING_INFO_LOGGER
+        compat.silence_lightning_noise()
+        compat.silence_lightning_noise()  # idempotent: one filter
+        assert sum(isinstance(f, compat.LitLoggerTipFilter) for f in logger.filters) == 1
+        assert _tip_records(tmp_path) == []
+    finally:
+        logger.filters = saved
+
+
+def test_lightning_raises_the_leafspec_warning_from_its_own_module_and_only_that_is_silenced():
+    from lightning.pytorch.utilities import _pytree
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _pytree._tree_flatten(1)  # what Lightning's loops do with every batch
+    leaf = [w for w in caught if re.search(compat.LEAFSPEC_WARNING, str(w.message))]
+    assert leaf and leaf[0].category is FutureWarning
+    assert Path(leaf[0].filename).parts[-4:] == ("lightning", "pytorch", "utilities", "_pytree.py")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compat.silence_lightning_noise()
+        _pytree._tree_flatten(1)
+        warnings.warn("data.batch_size is larger than the dataset", UserWarning, stacklevel=1)
+        warnings.warn("a FutureWarning of the user's own", FutureWarning, stacklevel=1)
+    messages = [str(w.message) for w in caught]
+    assert not any("LeafSpec" in m for m in messages), messages
+    assert "data.batch_size is larger than the dataset" in messages
+    assert "a FutureWarning of the user's own" in messages
+
+
+def test_lightning_prints_its_info_lines_with_its_own_console_handler():
+    """Why genlab.cli.entry.PrintedOnceFilter exists: Lightning's top-level package gives the
+    ``lightning`` logger a console handler and lets records propagate to the root as well."""
+    import lightning  # noqa: F401
+
+    logger = logging.getLogger("lightning")
+    consoles = [
+        h
+        for h in logger.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    assert consoles and logger.propagate

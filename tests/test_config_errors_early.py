@@ -54,6 +54,15 @@ CASES = [
     (["model=vae", "model.likelihood=nope"], "model.likelihood='nope' is invalid"),
     (["model=ladder_vae", "model.width=0"], "model.width=0 is invalid"),
     (["model=vqvae_prior"], "model.vqvae_ckpt=None is invalid"),
+    # a scalar where a config node is (was an AttributeError traceback in check_net_spec)
+    (["model.generator=5"], "model.generator=5 is invalid: allowed a mapping"),
+    (["model=vae", "model.optimizer=[1]"], "model.optimizer=[1] is invalid: allowed a mapping"),
+    # keys added with + that nothing reads (were silently ignored)
+    (["+foo=bar"], "foo='bar' is invalid: no such key"),
+    (["+lr=0.1"], "lr=0.1 is invalid: no such key (did you mean model.optimizer_g.lr"),
+    (["+model.lrr=0.1"], "model.lrr=0.1 is invalid: no such key (did you mean model.optimizer_g"),
+    (["+metrics.num_sample=5"], "metrics.num_sample=5 is invalid: no such key (did you mean"),
+    (["+callbacks.foo=1"], "callbacks.foo=1 is invalid: no such key"),
 ]
 
 

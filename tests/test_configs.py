@@ -40,6 +40,37 @@ def test_group_options_compose(tmp_path, group):
         assert cfg.trainer._target_.endswith("Trainer")
 
 
+GROUPS = ["data", "model", "trainer", "logger", "callbacks", "metrics", "debug", "experiment"]
+GROUPS += ["hparams_search"]
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_shipped_option_passes_the_key_checks(tmp_path, group):
+    """Every shipped option (experiments, debug and sweep configs included) sets only keys
+    genlab reads (genlab.checks.known_keys), and its run and model values pass."""
+    from genlab.checks.known_keys import check_config_keys
+    from genlab.checks.run_config import check_run_config
+    from genlab.models.registry import check_model_config
+
+    for option in options(group):
+        extra = ["data.path=/nonexistent"] if (group, option) == ("data", "folder") else []
+        cfg = compose_config(tmp_path, f"{group}={option}", *extra)
+        check_config_keys(cfg, "train")
+        if group in ("debug", "experiment", "hparams_search"):
+            if cfg.trainer.get("accelerator") in ("gpu", "cuda"):
+                cfg.trainer.accelerator = "cpu"  # this machine may have no GPU
+            check_run_config(cfg)
+            check_model_config(cfg.model)
+
+
+@pytest.mark.parametrize("config_name", ["sample", "eval"])
+def test_sample_and_eval_configs_pass_the_key_checks(tmp_path, config_name):
+    from genlab.checks.known_keys import check_config_keys
+
+    cfg = compose_config(tmp_path, "ckpt_path=x.ckpt", config_name=config_name)
+    check_config_keys(cfg, config_name)
+
+
 def test_any_trainer_argument_is_overridable(tmp_path):
     cfg = compose_config(
         tmp_path,

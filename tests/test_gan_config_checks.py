@@ -48,6 +48,14 @@ def test_penalty_with_other_norms_or_batch_norm_without_penalty_is_accepted(norm
     assert plain.gp_weight == 0 and plain.r1_gamma == 0
 
 
+@pytest.mark.parametrize("key", ["generator", "discriminator", "optimizer_g", "optimizer_d"])
+@pytest.mark.parametrize("value", [5, "dcgan", None, [1]])
+def test_a_net_or_optimizer_node_given_a_scalar_is_a_config_error(key, value):
+    """``model.generator=5`` was an AttributeError traceback from check_net_spec."""
+    with pytest.raises(ConfigError, match=rf"^model\.{key}=.* is invalid: allowed a mapping"):
+        GANConfig(**SHAPE, **{key: value})
+
+
 @pytest.mark.parametrize("preset", MODEL_PRESETS)
 def test_every_shipped_gan_preset_builds(tmp_path, preset):
     """Presets with penalties (wgan_gp, r1gan) ship a D without batch norm. Presets whose nets

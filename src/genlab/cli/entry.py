@@ -252,9 +252,17 @@ class PrintedOnceFilter(logging.Filter):
 
 
 def _is_console(handler: logging.Handler) -> bool:
+    """A handler that writes to a stream but not to a file (Lightning's own console handler)."""
     return isinstance(handler, logging.StreamHandler) and not isinstance(
         handler, logging.FileHandler
     )
+
+
+def _writes_to_terminal(handler: logging.Handler) -> bool:
+    """A root handler that writes to this process's stdout/stderr (Hydra's console handler;
+    not a capture handler, e.g. pytest's, nor a file)."""
+    streams = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    return _is_console(handler) and any(getattr(handler, "stream", None) is s for s in streams)
 
 
 def quiet_start() -> None:
@@ -264,7 +272,7 @@ def quiet_start() -> None:
     handlers). Warnings about the user's code or config are untouched. Idempotent."""
     silence_lightning_noise()
     for handler in logging.getLogger().handlers:
-        if _is_console(handler) and not any(
+        if _writes_to_terminal(handler) and not any(
             isinstance(f, PrintedOnceFilter) for f in handler.filters
         ):
             handler.addFilter(PrintedOnceFilter())
