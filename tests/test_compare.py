@@ -309,6 +309,10 @@ def test_every_metric_is_plotted_and_counters_are_not_metrics(tmp_path):
     report = parse_report(tmp_path / "cmp" / "report.html")
     expected = {"val/fid", "train/loss_d", "val/d_real", "val/d_fake", *vae}
     assert set(report.charts) == expected and report.charts[0] == "val/fid"
+    from genlab.report.runs import load_run
+
+    run = load_run(tmp_path / "b")
+    assert "train/d_step" in run.metrics and "train/d_step" not in run.report_metrics
     every = report.tables["every"][0]  # run, status, then "<metric> final" and best of each
     assert {h.removesuffix(" final") for h in every if h.endswith(" final")} == expected
     assert "val/fid min" in every and "val/is max" in every and "val/d_real min" not in every

@@ -58,14 +58,17 @@ def _step_dtype(steps: list[float]) -> str:
 def metric_figure(summary: Summary, metric: str, entries: list[Entry]) -> dict | None:
     """The figure of ``metric``: one line per run that logged it (None: no run did)."""
     lengths = [
-        len(r.metrics[metric].values) for e in entries for r in e.runs if metric in r.metrics
+        len(r.report_metrics[metric].values)
+        for e in entries
+        for r in e.runs
+        if metric in r.report_metrics
     ]
     markers = max(lengths, default=0) <= MARKERS_PER_RUN and sum(lengths) <= MARKERS_PER_CHART
     traces = []
     for entry in entries:
         shown = False
         for run in entry.runs:
-            series = run.metrics.get(metric)
+            series = run.report_metrics.get(metric)
             if series is None or not series.values:
                 continue
             traces.append(

@@ -85,7 +85,7 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
         ]
         letter = summary.protocols.get(run.uid, "") if summary.protocols else ""
         for metric in summary.columns:
-            series = run.metrics.get(metric)
+            series = run.report_metrics.get(metric)
             value = stat([series.final]) if series else None
             cells.append(_stat_td(value, False, letter if is_quality(metric) else ""))
         cells.append(_status_td(run.status, run.error))
@@ -127,7 +127,7 @@ def every_metric_table(summary: Summary) -> str:
     for run in summary.runs:
         cells = [_short_td(run.name, NAME_CHARS, css="name"), _status_td(run.status, run.error)]
         for metric, direction in columns:
-            series = run.metrics.get(metric)
+            series = run.report_metrics.get(metric)
             value = (
                 None if series is None else series.best(direction) if direction else series.final
             )
@@ -158,7 +158,7 @@ def sample_strip(summary: Summary, entry: Entry) -> str:
         data = png_bytes(run.samples[epoch], run.path)
         if data is None:
             continue
-        series = run.metrics.get(caption_metric) if caption_metric else None
+        series = run.report_metrics.get(caption_metric) if caption_metric else None
         value = series.at_epoch(epoch) if series else None
         said = f"{caption_metric} {fmt(value) if value is not None else 'not logged'}"
         figures.append(_figure(run, data, f"epoch {epoch}", said if caption_metric else ""))

@@ -17,6 +17,7 @@ Everything is read as data: YAML with a safe loader (interpolations left as text
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from typing import Any
 import yaml
 
 from genlab.report.protocol import run_protocols
-from genlab.report.series import Series, read_metrics_csv
+from genlab.report.series import COUNTERS, Series, read_metrics_csv
 from genlab.runs.naming import run_name
 from genlab.runs.records import read_status
 
@@ -52,6 +53,8 @@ class Run:
     resolved: dict[str, Any] | None  # env.json's resolved config (None: no env.json)
     overrides: list[str]  # .hydra/overrides.yaml
     choices: dict[str, Any]  # hydra.yaml's hydra.runtime.choices: config group -> option
+    #: Every logged series (counters such as ``train/g_step`` too, for scripts that need
+    #: them); the report shows :attr:`report_metrics`.
     metrics: dict[str, Series]
     has_csv: bool  # False: no csv/metrics.csv (logged without the csv logger)
     samples: dict[int, Path]  # epoch -> samples/epoch=NNN.png (not yet checked to be a PNG)
@@ -65,6 +68,11 @@ class Run:
     name: str = ""  # genlab.runs.naming.run_name, made unique among the compared runs
     uid: str = ""  # r0, r1, ...: the run's id in the page
     values: dict[str, str] = field(default_factory=dict)  # differing config key -> value text
+
+    @functools.cached_property
+    def report_metrics(self) -> dict[str, Series]:
+        """The run's metrics: every logged series but the counters (:data:`COUNTERS`)."""
+        return {name: s for name, s in self.metrics.items() if name not in COUNTERS}
 
     @property
     def optimized_metric(self) -> str | None:

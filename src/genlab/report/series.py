@@ -1,9 +1,10 @@
 """A run's logged metrics: ``csv/metrics.csv`` (Lightning's CSVLogger) as one :class:`Series`
-per metric, each point at its true step, epoch and wall time.
+per column, each point at its true step, epoch and wall time.
 
 The CSV has one row per logging call (``epoch``, ``step``, ``time/elapsed`` and the metrics,
-empty cells where a metric was not logged at that row). ``epoch``, ``step``, ``time/elapsed``
-and the GAN's optimizer-step counters (:data:`COUNTERS`) are not metrics. A point's wall time
+empty cells where a metric was not logged at that row). ``epoch``, ``step`` and
+``time/elapsed`` index the rows; they and the GAN's optimizer-step counters (:data:`COUNTERS`,
+whose series are kept for scripts) are not metrics and never shown as such. A point's wall time
 is its row's own ``time/elapsed`` when the row has one, else it is interpolated by step between
 the nearest rows before and after it that have one (extrapolated at the ends with the run's
 seconds per step): a point is never put at a time earlier than an earlier point's.
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TIME_COLUMN = "time/elapsed"
-#: Columns that count or time the run rather than measure it: never listed as metrics.
-COUNTERS = frozenset({"epoch", "step", TIME_COLUMN, "train/d_step", "train/g_step"})
+#: The columns every row is indexed by: not series of their own.
+INDEX_COLUMNS = frozenset({"epoch", "step", TIME_COLUMN})
+#: Columns that count or time the run rather than measure it: never shown as metrics.
+COUNTERS = INDEX_COLUMNS | {"train/d_step", "train/g_step"}
 LOWER_IS_BETTER = {"fid", "kid", "nll", "bpd", "loss", "recon", "kl"}
 HIGHER_IS_BETTER = {"is", "precision", "recall", "acc", "accuracy", "elbo"}
 
@@ -66,7 +69,8 @@ class Series:
 
 
 def read_metrics_csv(path: Path) -> dict[str, Series] | None:
-    """``metrics.csv`` -> {metric name: Series} (None when the file does not exist)."""
+    """``metrics.csv`` -> {column name: Series} for every column but the index columns (the
+    GAN's step counters included); None when the file does not exist."""
     try:
         with path.open(newline="", encoding="utf-8", errors="replace") as handle:
             rows = list(csv.reader(handle))
@@ -79,7 +83,7 @@ def read_metrics_csv(path: Path) -> dict[str, Series] | None:
     if "step" not in column:
         return {}
     at_step, at_epoch, at_time = (column.get(n, -1) for n in ("step", "epoch", TIME_COLUMN))
-    metrics = [(i, name) for i, name in enumerate(header) if name not in COUNTERS]
+    metrics = [(i, name) for i, name in enumerate(header) if name not in INDEX_COLUMNS]
     clock = Clock()
     parsed = []
     for row in rows[1:]:

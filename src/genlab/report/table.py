@@ -114,9 +114,9 @@ class Entry:
             return None
         return stat(
             [
-                run.metrics[metric].final
+                run.report_metrics[metric].final
                 for run in self.runs
-                if metric in run.metrics and run.status not in NOT_RANKED
+                if metric in run.report_metrics and run.status not in NOT_RANKED
             ]
         )
 
@@ -179,7 +179,7 @@ def choose_metric(runs: list[Run], requested: str | None) -> tuple[str | None, l
     """The ranked metric: ``--metric``, else the runs' ``optimized_metric``, else val/fid, else
     val/loss (when logged); and notes when the runs disagree or nobody logged it."""
     notes = []
-    names = {name for run in runs for name in run.metrics}
+    names = {name for run in runs for name in run.report_metrics}
     optimized = Counter(run.optimized_metric for run in runs if run.optimized_metric)
     metric = requested
     if not metric and optimized:
@@ -199,7 +199,9 @@ def choose_metric(runs: list[Run], requested: str | None) -> tuple[str | None, l
 
 def quality_columns(runs: list[Run], metric: str | None) -> list[str]:
     """The logged FID, KID, IS, precision and recall metrics (``val/`` first), not ``metric``."""
-    names = sorted({n for run in runs for n in run.metrics}, key=lambda n: (n[:4] != "val/", n))
+    names = sorted(
+        {n for run in runs for n in run.report_metrics}, key=lambda n: (n[:4] != "val/", n)
+    )
     columns = []
     for leaf in QUALITY_LEAVES:
         found = next((n for n in names if n.rsplit("/", 1)[-1] == leaf), None)
@@ -210,7 +212,7 @@ def quality_columns(runs: list[Run], metric: str | None) -> list[str]:
 
 def all_metrics(runs: list[Run], metric: str | None) -> list[str]:
     """Every logged metric: the ranked one, FID & co., then ``val/``, then the rest, by name."""
-    names = {n for run in runs for n in run.metrics}
+    names = {n for run in runs for n in run.report_metrics}
     quality = {n for n in names if n.rsplit("/", 1)[-1].split("_")[0] in QUALITY_LEAVES}
 
     def key(name: str) -> tuple:
@@ -225,7 +227,7 @@ def protocol_labels(runs: list[Run]) -> tuple[dict[str, str] | None, list[str]]:
     """Each run's sample-quality protocol letter by uid (None when no run logged FID & co. or
     recorded a protocol), and the notes on which numbers are not comparable."""
     logged = any(
-        run.protocols is not None or any(is_quality(n) for n in run.metrics) for run in runs
+        run.protocols is not None or any(is_quality(n) for n in run.report_metrics) for run in runs
     )
     if not logged:
         return None, []
@@ -247,7 +249,7 @@ def run_notes(runs: list[Run]) -> list[str]:
             "No metrics: logged without the csv logger (no csv/metrics.csv), so not ranked and "
             "without curves: " + ", ".join(no_csv) + "."
         )
-    empty = [run.name for run in runs if run.has_csv and not run.metrics]
+    empty = [run.name for run in runs if run.has_csv and not run.report_metrics]
     if empty:
         notes.append("No metrics in csv/metrics.csv: " + ", ".join(empty) + ".")
     for status in UNFINISHED:
@@ -259,7 +261,7 @@ def run_notes(runs: list[Run]) -> list[str]:
             what = "no status.json" if status == "unknown" else status
             tail = " (left out of ranking)" if status in NOT_RANKED else ""
             notes.append(f"{what.capitalize()}{tail}: " + "; ".join(described) + ".")
-    untimed = [run.name for run in runs if run.metrics and not _timed(run)]
+    untimed = [run.name for run in runs if run.report_metrics and not _timed(run)]
     if untimed:
         notes.append(
             "No wall time (time/elapsed) logged, absent from the wall-time view: "
@@ -270,7 +272,7 @@ def run_notes(runs: list[Run]) -> list[str]:
 
 
 def _timed(run: Run) -> bool:
-    return any(t is not None for s in run.metrics.values() for t in s.times[:1])
+    return any(t is not None for s in run.report_metrics.values() for t in s.times[:1])
 
 
 def _short(text: str, limit: int) -> str:
