@@ -76,6 +76,12 @@ SKIPS = [
     (r"scripts/setup\.sh", "installs torch and genlab with pip: needs the network", None),
     (r"^(pytest|\S*/pytest)\b", "runs the test suite itself", None),
     (r"^ruff\b", "lints the repository (CI does)", None),
+    (
+        r"^tensorboard\b",
+        "starts TensorBoard's server (tests/test_tensorboard.py reads its files)",
+        None,
+    ),
+    (r"^wandb sync\b", "uploads to wandb: needs an account and the network", None),
     (r"data\.download=true", "downloads a dataset: needs the network", None),
     (r"^scripts/\S+\.sh\b", "a script of full-length runs (its commands are run one by one)", None),
     (r"hydra/launcher=(slurm|submitit_slurm)\b", "submits to a SLURM cluster", None),
