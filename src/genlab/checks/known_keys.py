@@ -208,7 +208,7 @@ def check_config_keys(
             listed = sorted((set(raw) & known) | {k for k, r in roles.items() if r == FREE})
             allowed = f"a key of the {config_name} config: {', '.join(listed)}"
             if roles.get(LABELS) == FREE:
-                allowed += f"; your own labels go under {LABELS}. (+{LABELS}.{key}={value})"
+                allowed += f"; your own labels go under {LABELS}: +{LABELS}.{key}={value}"
             raise UnknownKeyError(key, value, allowed, _close(key, known, "", raw))
     for name, role in roles.items():
         node = raw.get(name)
