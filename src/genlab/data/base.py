@@ -312,6 +312,14 @@ class ImageDataModule(pl.LightningDataModule):
             )
         return materialise(ds, index)[0]
 
+    def num_images(self, split: str = "train") -> int:
+        """Number of images of ``split`` (what ``images(split)`` returns without a cap)."""
+        _check_split(split)
+        self.setup()
+        ds = self._raw_eval if split in ("val", "test") else self._datasets["train"]
+        assert ds is not None
+        return len(ds)
+
     def fingerprint(self, split: str) -> str:
         """Short hash that changes when the content of ``split`` changes."""
         _check_split(split)
