@@ -20,11 +20,12 @@ from pathlib import Path
 
 from genlab.report.runs import Run, find_run_dirs, load_run, name_runs
 from genlab.report.table import Summary, summarize
+from genlab.report.text import compact_name
 
 
 def print_table(summary: Summary, max_rows: int = 30) -> None:
     """A short terminal table (rank, run or seed group, n, the ranked metric, protocol, status)
-    and the notes."""
+    and the notes; long names are shortened (report.html has them in full)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -42,7 +43,7 @@ def print_table(summary: Summary, max_rows: int = 30) -> None:
     table.add_column("status")
     for entry in summary.entries[:max_rows]:
         value = entry.stat(metric)
-        row = [str(entry.rank), entry.name, str(len(entry.runs))]
+        row = [str(entry.rank), compact_name(entry.name, 48), str(len(entry.runs))]
         if metric:
             row.append(value.text(group=False) if value else "")
         if summary.protocols is not None:

@@ -25,14 +25,22 @@ def shorten(text: str, limit: int) -> str:
 
 
 def compact_name(name: str, limit: int) -> str:
-    """A run name within ``limit`` characters: when too long, each override's dotted key is
-    cut to its last two parts (``model.optimizer_g.lr=0.1`` -> ``optimizer_g.lr=0.1``), then
-    the middle is left out."""
+    """A run name within ``limit`` characters: when too long, each override's dotted key is cut
+    to the shortest ending that no other key of the name shares (``model.optimizer_g.lr=0.1``
+    -> ``lr=0.1``; a list index keeps its list: ``betas.0``), then the middle is left out."""
     if len(name) <= limit:
         return name
     prefix, sep, rest = name.rpartition(": ")
-    parts = []
-    for part in _NEXT_OVERRIDE.split(rest):
-        key, eq, value = part.partition("=")
-        parts.append(".".join(key.split(".")[-2:]) + eq + value if eq else part)
-    return shorten(prefix + sep + ",".join(parts), limit)
+    parts = [part.partition("=") for part in _NEXT_OVERRIDE.split(rest)]
+    keys = [key.split(".") for key, eq, _ in parts if eq]
+    short = []
+    for key, eq, value in parts:
+        if not eq:
+            short.append(key)
+            continue
+        words = key.split(".")
+        take = 2 if words[-1].isdigit() else 1
+        while take < len(words) and sum(k[-take:] == words[-take:] for k in keys) > 1:
+            take += 1
+        short.append(".".join(words[-take:]) + eq + value)
+    return shorten(prefix + sep + ",".join(short), limit)
