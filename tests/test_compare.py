@@ -594,3 +594,16 @@ def test_compare_imports_neither_torch_nor_lightning(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_scale_benchmark_runs_on_a_small_sweep():
+    """benchmarks/compare_scale.py builds its synthetic sweep and reports time and size (no
+    timing is asserted)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_scale.py"
+    argv = ["--configs", "2", "--seeds", "2", "--epochs", "3", "--repeats", "1"]
+    result = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"genlab.compare, 4 runs: [\d.]+ s .*report.html [\d.]+ MB", result.stdout)

@@ -129,6 +129,14 @@ def test_legend_click_and_the_filter_hide_a_runs_curves(page):
     page.fill("#filter", "")
     page.wait_for_function("document.querySelector('#chart-0').data[0].visible === true")
 
+    page.locator("#chart-0 .legend .traces").first.dblclick()  # only the first group shown
+    page.wait_for_function("document.querySelector('#chart-1').data[0].visible === true")
+    page.wait_for_function(
+        "document.querySelector('#chart-1').data.filter(t => t.visible === true).length === 2"
+    )
+    shown = {t["group"] for t in traces(page, "#chart-1") if t["visible"] is True}
+    assert shown == {before[0]["group"]}  # the seed group's two runs
+
 
 def test_smoothing_changes_the_plotted_values(page):
     loss = '.chart[data-metric="train/loss_d"]'

@@ -112,10 +112,20 @@ JS = r"""
     });
   }
 
-  function legendClick(event) {
+  var DOUBLE_CLICK_MS = 300, pendingClick = null;
+
+  function legendClick(event) {  // acts after the double-click delay, as Plotly's own does
     var group = event.data[event.curveNumber].meta.group;
-    if (state.hidden.has(group)) state.hidden.delete(group); else state.hidden.add(group);
-    charts.forEach(restyleVisibility);
+    if (pendingClick !== null) {  // the second click of a double click
+      clearTimeout(pendingClick);
+      pendingClick = null;
+      return false;
+    }
+    pendingClick = setTimeout(function () {
+      pendingClick = null;
+      if (state.hidden.has(group)) state.hidden.delete(group); else state.hidden.add(group);
+      charts.forEach(restyleVisibility);
+    }, DOUBLE_CLICK_MS);
     return false;
   }
 
@@ -136,7 +146,7 @@ JS = r"""
       t.x = decode(t.x); t.y = decode(t.y); t.customdata = decode(t.customdata);
     });
     var raw = figure.data.map(function (t) { return {step: t.x, time: t.customdata, y: t.y}; });
-    var config = {displaylogo: false, responsive: true};
+    var config = {displaylogo: false, responsive: true, doubleClickDelay: DOUBLE_CLICK_MS};
     return Plotly.newPlot(div, figure.data, figure.layout, config).then(function () {
       var chart = {div: div, raw: raw};
       charts.push(chart);
