@@ -238,3 +238,44 @@ def test_torch_fidelity_module_gets_verified_weights_and_loads_nothing(tmp_path,
         net.net.Mixed_7c.branch_pool.conv.weight, state["Mixed_7c.branch_pool.conv.weight"]
     )
     assert net.digest == sha256(path)[:12]
+
+
+# --------------------------------------------------------------- full sha256, pinned in source
+def test_every_digest_pinned_in_the_source_is_a_full_sha256():
+    full = "[0-9a-f]{64}"
+    import re
+
+    assert re.fullmatch(full, inception.TORCH_FIDELITY_SHA256)
+    assert inception.TORCH_FIDELITY_SHA256.startswith(inception.TORCH_FIDELITY_SHA256_PREFIX)
+    assert all(re.fullmatch(full, d) for d in inception.FID_HELPER_SHA256)
+    assert all(re.fullmatch(full, d) for d in classifier.CLASSIFIER_SHA256.values())
+
+
+def test_a_file_matching_only_the_8_digit_prefix_of_the_published_name_is_refused(
+    tmp_path, monkeypatch
+):
+    """Stands in for a forged file whose sha256 shares the 32-bit prefix in the published name
+    (``6726825d``): the prefix matches, the full pinned digest does not, so it is refused."""
+    path = tmp_path / "forged.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    actual = sha256(path)
+    path = path.rename(tmp_path / f"weights-inception-2015-12-05-{actual[:8]}.pth")
+    forged_full = actual[:8] + ("0" if actual[8] != "0" else "1") + actual[9:]
+    monkeypatch.setattr(inception, "TORCH_FIDELITY_SHA256_PREFIX", actual[:8])
+    monkeypatch.setattr(inception, "TORCH_FIDELITY_SHA256", forged_full, raising=False)
+    for check in (inception.torch_fidelity_digest, inception.load_torch_fidelity_state_dict):
+        with pytest.raises(ConfigError, match=f"starts with {forged_full}") as e:
+            check(path)
+        assert e.value.key == "metrics.inception_weights" and actual in str(e.value)
+
+
+def test_weights_checks_take_only_full_digests_unless_told():
+    from genlab.metrics.weights import check_file, read_verified
+
+    path = classifier.classifier_weights_path("fashion_mnist_mini")
+    full = classifier.CLASSIFIER_SHA256["fashion_mnist_mini"]
+    assert check_file(path, full, "k", "v") == full
+    for verify in (check_file, read_verified):
+        with pytest.raises(ValueError, match="64"):
+            verify(path, full[:8], "k", "v")
+        verify(path, full[:8], "k", "v", allow_prefix=True)  # hand-named files only

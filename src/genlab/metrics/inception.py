@@ -22,8 +22,9 @@ same TF1 bilinear resize), so FIDs agree across the two to 1e-3 relative (tested
 
 Both files are verified data (:mod:`genlab.metrics.weights`): fid-helper's TorchScript must have
 a sha256 in :data:`FID_HELPER_SHA256`, checked *before* ``torch.jit.load`` (TorchScript can carry
-code); torch-fidelity's file must have the sha256 whose prefix its name carries (``...-6726825d.pth``)
-and is loaded by genlab with ``torch.load(weights_only=True)`` (torch-fidelity's own loader
+code); torch-fidelity's published file (``...-6726825d.pth``) must have the full sha256
+:data:`TORCH_FIDELITY_SHA256` (a file converted by hand, under another name digest, the digest in
+its name), and is loaded by genlab with ``torch.load(weights_only=True)`` (torch-fidelity's own loader
 unpickles with ``weights_only=False``), then handed to torch-fidelity's module.
 """
 
@@ -212,6 +213,10 @@ def resolve_inception_net(net: str, weights: str | os.PathLike | None = None) ->
 
 
 TORCH_FIDELITY_SHA256_PREFIX = "6726825d"  # of torch-fidelity's published file (its name)
+#: Full sha256 of torch-fidelity's published ``weights-inception-2015-12-05-6726825d.pth``
+#: (95,628,359 bytes; the same file as pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``).
+#: A file under the published name with any other content is refused.
+TORCH_FIDELITY_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 _TF_FIX = (
     "Use torch-fidelity's published file, named weights-inception-2015-12-05-6726825d.pth as "
     "torch.hub downloads it (its sha256 starts with the digest in its name), or "
@@ -227,7 +232,14 @@ def torch_fidelity_digest(path: str | os.PathLike | None = None) -> str:
     converted by hand) is accepted with a logged warning: its FIDs are not the published ones."""
     path = torch_fidelity_weights_path(path)
     expected = _name_digest(path)
-    digest = check_file(path, expected, "metrics.inception_weights", str(path), _TF_FIX)[:12]
+    digest = check_file(
+        path,
+        _pinned(expected),
+        "metrics.inception_weights",
+        str(path),
+        _TF_FIX,
+        allow_prefix=True,
+    )[:12]
     if expected != TORCH_FIDELITY_SHA256_PREFIX and str(path) not in _warned_unofficial:
         _warned_unofficial.add(str(path))
         log.warning(
@@ -253,12 +265,22 @@ def _name_digest(path: Path) -> str:
     return expected
 
 
+def _pinned(name_digest: str) -> str:
+    """The digest a file is checked against: the full published sha256 for the published name
+    digest, else (a file converted by hand) the digest its name carries."""
+    if TORCH_FIDELITY_SHA256.startswith(name_digest):
+        return TORCH_FIDELITY_SHA256
+    return name_digest
+
+
 def load_torch_fidelity_state_dict(path: str | os.PathLike | None = None) -> dict[str, Tensor]:
     """The state dict of torch-fidelity's weights file: sha256 checked against the digest in its
     name, then ``torch.load(weights_only=True)`` of the checked bytes (tensors only)."""
     path = torch_fidelity_weights_path(path)
-    expected = _name_digest(path)
-    data = read_verified(path, expected, "metrics.inception_weights", str(path), _TF_FIX)
+    expected = _pinned(_name_digest(path))
+    data = read_verified(
+        path, expected, "metrics.inception_weights", str(path), _TF_FIX, allow_prefix=True
+    )
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, ValueError) as e:
