@@ -222,14 +222,15 @@ def test_compare_the_two_runs_of_the_sweep(sweep_dir, capsys):
     from test_compare import parse_report
 
     main([str(sweep_dir)])
-    assert "2 runs, sorted by val/fid" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 runs, sorted by val/fid" in printed and "ranked by group mean over seeds" in printed
     report = parse_report(sweep_dir / "report.html")
-    header, *rows = report.rows
-    assert header[:3] == ["run", "status", "seed"]
-    assert sorted(row[:3] for row in rows) == [["0", "completed", "1"], ["1", "completed", "2"]]
-    plots = {img["src"] for img in report.images if img.get("class") == "plot"}
-    assert {"plots/val_fid.png", "plots/train_loss.png", "plots/val_loss.png"} <= plots
-    assert sum(img.get("class") == "samples" for img in report.images) == 2
+    header, group, *runs = report.rows  # the plugin's two seeds: one group, then its runs
+    assert header[:4] == ["#", "run (seed group)", "seed", "val/fid (mean ± std)"]
+    assert group[2] == "1, 2" and group[-1] == "2 completed"
+    assert sorted(r[1] for r in runs) == ["seed=1", "seed=2"]
+    assert {"val/fid", "train/loss", "val/loss"} <= set(report.charts)
+    assert [img for img in report.images if img.get("class") == "samples"]
 
 
 # -- longer checks -----------------------------------------------------------------------------
