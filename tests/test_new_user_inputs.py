@@ -31,13 +31,12 @@ DRIVER = textwrap.dedent(
     import contextlib, importlib, io, json, sys, time, traceback
     from pathlib import Path
     from hydra.core.global_hydra import GlobalHydra
-    results = []
-    for i, (module, args) in enumerate(json.loads(sys.argv[1])):
-        run_dir = Path(f"run{i}")
+    results, table, prefix = [], json.loads(sys.argv[1]), sys.argv[2]
+    for i, (module, args) in enumerate(table):
+        run_dir = Path(f"{prefix}{i}")
         err, out, code, start = io.StringIO(), io.StringIO(), 0, time.perf_counter()
         main = importlib.import_module(module).main
-        if module == "genlab.compare":
-            argv = None
+        if module == "genlab.compare":  # argparse: takes its arguments
             call = lambda: main(args)
         else:
             extra = [f"hydra.run.dir={run_dir}"] if module == "genlab.train" else []
@@ -169,16 +168,43 @@ def workdir(tmp_path_factory) -> Path:
     return d
 
 
+CLEAN_START = ["trainer.max_epochs=1", "trainer.limit_train_batches=2"]
+CLEAN_START += ["trainer.limit_val_batches=1", "logger=csv", "~callbacks.sample_quality"]
+CLEAN_START += ["~callbacks.rich_progress_bar"]
+
+
 @pytest.fixture(scope="module")
-def results(workdir) -> list[dict]:
+def runs(workdir) -> dict:
+    """The bad inputs (two interpreters, half the cases each) and a clean start of a short
+    training run, all three processes at once."""
     table = [(module, args) for module, args, _ in cases(workdir)]
-    out = subprocess.run(
-        [sys.executable, "-c", DRIVER, json.dumps(table)],
-        cwd=workdir, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULTS")), None)
-    assert line, out.stdout[-2000:] + out.stderr[-3000:]
-    return json.loads(line[len("RESULTS") :])
+    halves = [table[0::2], table[1::2]]
+    run_dir = workdir / "clean_start"
+    start = [sys.executable, "-m", "genlab.train", *CLEAN_START, f"hydra.run.dir={run_dir}"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DRIVER, json.dumps(half), f"half{n}_run"], cwd=workdir, **pipes
+        )
+        for n, half in enumerate(halves)
+    ]
+    procs.append(subprocess.Popen(start, cwd=workdir, **pipes))
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    halves_results = []
+    for out, err in outputs[:2]:
+        line = next((x for x in out.splitlines() if x.startswith("RESULTS")), None)
+        assert line, out[-2000:] + err[-3000:]
+        halves_results.append(json.loads(line[len("RESULTS") :]))
+    results = [None] * len(table)
+    results[0::2], results[1::2] = halves_results
+    out, err = outputs[2]
+    clean = {"code": procs[2].returncode, "stdout": out, "stderr": err, "run_dir": run_dir}
+    return {"results": results, "clean_start": clean}
+
+
+@pytest.fixture(scope="module")
+def results(runs) -> list[dict]:
+    return runs["results"]
 
 
 def test_the_list_is_long_enough(workdir):
@@ -326,16 +352,11 @@ def test_a_line_printed_by_its_own_logger_is_not_printed_again_by_the_root():
     assert "GPU available" in file_out.getvalue()  # a handler without the filter: every line
 
 
-def test_a_clean_start_prints_no_tip_no_leafspec_and_each_lightning_line_once(tmp_path):
-    args = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
-    args += ["logger=csv", "~callbacks.sample_quality", "~callbacks.rich_progress_bar"]
-    done = subprocess.run(
-        [sys.executable, "-m", "genlab.train", *args, f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    both = done.stdout + done.stderr
+def test_a_clean_start_prints_no_tip_no_leafspec_and_each_lightning_line_once(runs):
+    done = runs["clean_start"]
+    assert done["code"] == 0, done["stderr"][-3000:]
+    both = done["stdout"] + done["stderr"]
     assert "litlogger" not in both and "💡" not in both
     assert "LeafSpec" not in both
     assert both.count("GPU available:") == 1, both[-3000:]
-    assert "GPU available:" in (tmp_path / "run" / "train.log").read_text()  # the log keeps it
+    assert "GPU available:" in (done["run_dir"] / "train.log").read_text()  # the log keeps it
