@@ -79,6 +79,7 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(2)
+            page.set_viewport_size({"width": 2000, "height": 560})  # the metric columns too
             page.wait_for_timeout(4000)
             page.screenshot(path=str(args.out / "tensorboard_hparams.png"), full_page=False)
             browser.close()
