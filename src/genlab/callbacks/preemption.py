@@ -50,6 +50,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from genlab.checks.errors import ConfigError
 from genlab.compat import request_graceful_stop
+from genlab.runs.files import remove_orphaned_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class PreemptionCheckpoint(pl.Callback):
         if stage == "fit":
             self.signum, self.saved_on_signal, self._saved_last_at = None, None, None
             self._install(trainer, signal.SIGTERM)
+            if trainer.is_global_zero:  # temp files of saves a kill -9 interrupted
+                remove_orphaned_temp_files(self.path.parent)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._install(trainer, signal.SIGINT)
