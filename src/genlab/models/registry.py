@@ -117,13 +117,23 @@ def registered_names() -> list[str]:
     return sorted(_declared())
 
 
-def model_class(name: Any, key: str = "ckpt_path") -> type:
-    """The class registered as ``name``; a ConfigError naming ``key`` and the registered
-    names when there is none."""
+def check_family_name(name: Any, key: str = "ckpt_path") -> str:
+    """``name`` when it is a registered family name (:data:`BUILTIN` or an entry-point name of
+    the group ``genlab.models``, read from installed metadata); ConfigError naming ``key`` and
+    the registered names otherwise. Imports nothing."""
     declared = _declared()
     if not isinstance(name, str) or name not in declared:
-        raise ConfigError(key, name, f"a checkpoint of a registered family {sorted(declared)}")
-    target = declared[name]
+        shown = name if isinstance(name, str) else type(name).__name__
+        raise ConfigError(key, shown, f"a checkpoint of a registered family {sorted(declared)}")
+    return name
+
+
+def model_class(name: Any, key: str = "ckpt_path") -> type:
+    """The class registered as ``name``; a ConfigError naming ``key`` and the registered
+    names when there is none. The name is checked against the registered names
+    (:func:`check_family_name`) before any module is imported."""
+    check_family_name(name, key)
+    target = _declared()[name]
     if isinstance(target, str):
         module, _, attr = target.partition(":")
         cls = getattr(importlib.import_module(module), attr)
@@ -166,10 +176,12 @@ def build_model_from_checkpoint(path: str | Path, key: str = "ckpt_path"):
     from genlab.runs.checkpoints import check_counters, check_hyper_parameters, load_checkpoint
 
     checkpoint = load_checkpoint(path, key)
-    name = checkpoint["genlab"].get("family")
-    cls = model_class(name, key)
+    meta = checkpoint["genlab"]
+    name = meta.get("family") if isinstance(meta, dict) else None
+    check_family_name(name, key)  # a registered name, before anything is imported
     hparams = checkpoint.get("hyper_parameters")
-    check_hyper_parameters(hparams, key)
+    check_hyper_parameters(hparams, key)  # the file is checked before the family's module loads
+    cls = model_class(name, key)
     try:
         model = cls(**hparams)
     except TypeError as err:  # e.g. a net given a keyword it does not take
