@@ -151,6 +151,8 @@ def cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
     compare = [
         ([str(d / "missing_dir")], ["missing_dir"]),
         ([str(d / "empty_dir")], ["empty_dir"]),
+        ([], ["paths", "usage: genlab-compare"]),  # no directory given
+        ([str(d / "empty_dir"), "--metrc", "val/fid"], ["--metrc"]),  # a misspelt flag
     ]
     return (
         [("genlab.train", [*SHORT, *args], texts) for args, texts in train]

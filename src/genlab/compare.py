@@ -96,10 +96,18 @@ def compare(paths: list[Path], out: Path | None = None, metric: str | None = Non
     return report
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse whose usage errors are genlab's one ``genlab: error: ...`` line and exit 2."""
+
+    def error(self, message: str):
+        print(
+            f"genlab: error: {message} (usage: {self.format_usage().strip()[7:]})", file=sys.stderr
+        )
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="genlab-compare", description=__doc__.split("\n\n")[0].strip()
-    )
+    parser = OneLineErrors(prog="genlab-compare", description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("paths", nargs="+", type=Path, help="a sweep dir and/or run dirs")
     parser.add_argument("--out", type=Path, default=None, help="where report.html goes")
     parser.add_argument(
