@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from genlab.checks.errors import ConfigError
 from genlab.cli.entry import run_hydra_cli, user_errors_exit
@@ -24,14 +24,18 @@ log = logging.getLogger(__name__)
 MODES = ("sample", "interpolate", "reconstruct")
 
 
-def real_images(ckpt_path: str, num_images: int) -> torch.Tensor:
+def real_images(ckpt_path: str, num_images: int, data: Any = None) -> torch.Tensor:
     """The first test images (N, C, H, W) in [0, 1] of the dataset the checkpoint was trained
-    on (rebuilt by :func:`genlab.data.datamodule_from_checkpoint`: nothing in the file runs)."""
+    on (rebuilt by :func:`genlab.data.datamodule_from_checkpoint`: nothing in the file runs).
+    Where the data lives and the worker count come from ``data`` (the user's ``data.*``: ``path``,
+    ``data_dir``, ``num_workers``), never from the checkpoint."""
     from genlab.data.registry import datamodule_from_checkpoint
     from genlab.images import to_unit
     from genlab.runs.checkpoints import load_checkpoint
 
-    datamodule = datamodule_from_checkpoint(load_checkpoint(ckpt_path))
+    if isinstance(data, DictConfig):
+        data = OmegaConf.to_container(data, resolve=True)
+    datamodule = datamodule_from_checkpoint(load_checkpoint(ckpt_path), data or {})
     return to_unit(datamodule.images("test", max_images=num_images))
 
 
@@ -70,7 +74,7 @@ def make_images(cfg: DictConfig, model) -> tuple[torch.Tensor, int]:
         return model.generate_from_latents(z, **options), cfg.steps
     if not model.supports_reconstruction:
         raise ConfigError("mode", cfg.mode, f"sample or interpolate for the {model.family} family")
-    real = real_images(cfg.ckpt_path, cfg.num_samples)
+    real = real_images(cfg.ckpt_path, cfg.num_samples, cfg.get("data"))
     nrow = cfg.nrow or max(1, int(len(real) ** 0.5))
     return torch.cat([real, model.reconstruct(real).cpu()]), nrow
 

@@ -9,6 +9,12 @@ key into :data:`DATAMODULE_CLASSES`, genlab's own datamodules keyed by the ``_ta
 of ``conf/data/*.yaml``, and the other keys become plain keyword arguments checked against the
 class's ``__init__`` signature. Anything else is refused with a :class:`ConfigError` naming the
 key and what is allowed.
+
+A checkpoint chooses no path that is read and no number of worker processes: the stored
+:data:`USER_ONLY_KEYS` (``data_dir``, ``path``, ``num_workers``) are dropped and taken from the
+user's command line and config only (``data.data_dir``, ``data.path``, ``data.num_workers``), and
+its ``download`` flag is ignored. Data that is not there locally is a ConfigError naming
+``data.data_dir`` (torchvision datasets) or ``data.path`` (image folders).
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ DATAMODULE_CLASSES: dict[str, type[LightningDataModule]] = {
     )
 }
 PLAIN_TYPES = (str, int, float, bool, type(None))
+#: Keys of a stored data config that pick what is read or how many processes start: taken only
+#: from the user (``overrides``), never from a checkpoint (:func:`datamodule_from_checkpoint`).
+USER_ONLY_KEYS = ("data_dir", "path", "num_workers")
 
 
 def _is_plain(value: Any) -> bool:
@@ -100,6 +109,9 @@ def datamodule_from_checkpoint(
 ) -> LightningDataModule:
     """The datamodule a genlab checkpoint was trained on, via :func:`datamodule_from_config`.
 
+    The stored :data:`USER_ONLY_KEYS` are dropped: the data location and the worker count come
+    only from ``overrides`` (the user's ``data.*``), else the class defaults (``data_dir="data"``,
+    ``num_workers=0``); an image folder needs the user's ``data.path`` (ConfigError naming it).
     The checkpoint's own ``download`` flag is ignored (a file from elsewhere does not decide to
     fetch data into a directory it names): downloading happens only when ``overrides`` say
     ``download: true``.
@@ -108,6 +120,19 @@ def datamodule_from_checkpoint(
     data_cfg = run_config.get("data") if isinstance(run_config, Mapping) else None
     if data_cfg is None:
         raise ConfigError(key, "(no data config)", "a checkpoint written by genlab.train")
-    if isinstance(data_cfg, Mapping) and "download" in data_cfg:
-        data_cfg = {**data_cfg, "download": False}
+    if isinstance(data_cfg, Mapping):
+        data_cfg = {k: v for k, v in data_cfg.items() if k not in USER_ONLY_KEYS}
+        if "download" in data_cfg:
+            data_cfg["download"] = False
+        user = {k: v for k, v in (overrides or {}).items() if v is not None}
+        target = data_cfg.get("_target_")
+        if isinstance(target, str) and DATAMODULE_CLASSES.get(target) is FolderDataModule:
+            if "path" not in user:
+                raise ConfigError(
+                    "data.path",
+                    None,
+                    "the directory of the images this checkpoint was trained on, on this machine "
+                    "(genlab.sample and genlab.eval never read a path from a checkpoint): "
+                    "data.path=/some/dir",
+                )
     return datamodule_from_config(data_cfg, overrides, key)

@@ -165,13 +165,33 @@ def check_registered(cls: type, key: str = "model._target_") -> str:
     return name
 
 
+def without_stored_paths(cls: type, hparams: dict, path: str | Path, key: str) -> dict:
+    """``hparams`` with every path hyperparameter of ``cls`` (its ``path_hparams``: path key ->
+    the key that stores what the file held) set to None: a checkpoint never chooses a file that
+    is read. ConfigError when the stored replacement is missing."""
+    paths = getattr(cls, "path_hparams", None) or {}
+    out = dict(hparams)
+    for path_key, stored_key in paths.items():
+        if out.get(stored_key) is None:
+            raise ConfigError(
+                key,
+                str(path),
+                f"a {cls.family} checkpoint that holds its {stored_key} (genlab never reads the "
+                f"file named by a checkpoint's {path_key})",
+            )
+        if path_key in out:
+            out[path_key] = None
+    return out
+
+
 def build_model_from_checkpoint(path: str | Path, key: str = "ckpt_path"):
     """Rebuild the LightningModule stored in a checkpoint, weights loaded, in eval mode.
 
     The class is the one registered under the checkpoint's ``family`` name
     (:func:`genlab.models.registry.model_class`), its keyword arguments come from
     ``hyper_parameters`` (checked by :func:`check_hyper_parameters` and the model's typed
-    config); nothing the file names is imported or called.
+    config); nothing the file names is imported or called, and no file it names is read
+    (:func:`without_stored_paths`).
     """
     from genlab.runs.checkpoints import check_counters, check_hyper_parameters, load_checkpoint
 
@@ -182,6 +202,7 @@ def build_model_from_checkpoint(path: str | Path, key: str = "ckpt_path"):
     hparams = checkpoint.get("hyper_parameters")
     check_hyper_parameters(hparams, key)  # the file is checked before the family's module loads
     cls = model_class(name, key)
+    hparams = without_stored_paths(cls, hparams, path, key)
     try:
         model = cls(**hparams)
     except TypeError as err:  # e.g. a net given a keyword it does not take

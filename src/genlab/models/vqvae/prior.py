@@ -11,6 +11,8 @@ The first stage comes from ``vqvae_ckpt``, read with
 the class looked up by the checkpoint's registered family name, which must be ``vqvae``); its
 hyperparameters are then kept in this model's own (``first_stage``) and its weights in this
 model's ``state_dict``, so this model's checkpoints rebuild without the first-stage file.
+A checkpoint's ``vqvae_ckpt`` is never read (:attr:`VQVAEPrior.path_hparams`): rebuilt from a
+checkpoint, the first stage is the one stored inside it, and a checkpoint without it is refused.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class VQVAEPrior(GenerativeModule):
     networks = ("pixelcnn",)  # model.compile / channels_last (the frozen first stage stays)
     sample_options = frozenset({"temperature"})
     supports_reconstruction = True
+    #: path hyperparameter -> the stored one that replaces it when rebuilt from a checkpoint
+    #: (:func:`genlab.models.registry.without_stored_paths`: the stored path is never read).
+    path_hparams = {"vqvae_ckpt": "first_stage"}
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
