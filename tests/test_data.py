@@ -349,10 +349,10 @@ def test_folder_fingerprint_tracks_content(tmp_path):
     Image.new("RGB", (31, 29), (1, 2, 3)).save(paths[0])
     changed = fps()
     assert changed != base
-    # touch a file without changing it
+    # touch a file without changing it: a content digest, so the same fingerprint
     st = os.stat(paths[1])
     os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert fps() != changed
+    assert fps() == changed
     # add an image
     Image.new("L", (20, 20), 7).save(root / "new.png")
     assert fps()[0] not in (base[0], changed[0])

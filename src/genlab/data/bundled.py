@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import torch
 
 from genlab.data.base import ImageDataModule
-from genlab.data.hashing import short_hash
+from genlab.data.hashing import file_digest, short_hash
 from genlab.data.tensor_dataset import TensorImageDataset
 
 ASSET = "fashion_mnist_mini.npz"
@@ -49,7 +48,6 @@ class FashionMNISTMiniDataModule(ImageDataModule):
         self._check_num_classes(num_classes, 10)
         self._check_fixed_shape(image_size, channels, 28, 1)
         self.path = bundled_path()
-        self._file_hash: str | None = None
 
     def _load(self):
         with np.load(self.path, allow_pickle=False) as z:
@@ -64,6 +62,6 @@ class FashionMNISTMiniDataModule(ImageDataModule):
         """Hash of the npz file bytes and the split name (val and test are the same split)."""
         if split not in ("train", "val", "test"):
             raise ValueError(f"split={split!r} is invalid: allowed one of train, val, test")
-        if self._file_hash is None:
-            self._file_hash = hashlib.sha256(self.path.read_bytes()).hexdigest()
-        return short_hash(self.name, "train" if split == "train" else "test", self._file_hash)
+        # file_digest, not a per-instance memo: a file rewritten in place is hashed again
+        digest = file_digest(self.path)
+        return short_hash(self.name, "train" if split == "train" else "test", digest)

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from genlab.checks.errors import ConfigError
 from genlab.data.base import ImageDataModule
-from genlab.data.hashing import short_hash
+from genlab.data.hashing import file_digest, short_hash
 
 IMAGE_EXTENSIONS = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",
@@ -190,17 +190,18 @@ class FolderDataModule(ImageDataModule):
         }
 
     def fingerprint(self, split: str) -> str:
-        """Hash of the split's sorted relative paths + sizes + mtimes, image_size and channels."""
+        """Hash of the split's sorted relative paths with the sha256 of each file's content
+        (:func:`genlab.data.hashing.file_digest`: hashed once per file state in a process),
+        image_size and channels."""
         if split not in ("train", "val", "test"):
             raise ValueError(f"split={split!r} is invalid: allowed one of train, val, test")
         self.setup()
         entries = []
         for rel in self._split_files["train" if split == "train" else "test"]:
             try:
-                st = os.stat(self.path / rel)
-                entries.append((rel.as_posix(), st.st_size, st.st_mtime_ns))
+                entries.append((rel.as_posix(), file_digest(self.path / rel)))
             except OSError:
-                entries.append((rel.as_posix(), -1, -1))
+                entries.append((rel.as_posix(), "unreadable"))
         return short_hash(
             self.name,
             "train" if split == "train" else "test",

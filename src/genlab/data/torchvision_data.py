@@ -16,7 +16,6 @@ val = the held-out *test* split.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from torchvision import datasets as tvd
 
 from genlab.checks.errors import ConfigError
 from genlab.data.base import ImageDataModule
-from genlab.data.hashing import short_hash
+from genlab.data.hashing import file_digest, short_hash
 from genlab.data.tensor_dataset import TensorImageDataset
 
 
@@ -98,18 +97,19 @@ class _TorchvisionDataModule(ImageDataModule):
         return [raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"]
 
     def fingerprint(self, split: str) -> str:
-        """Hash of the split's raw file names, sizes and mtimes (cheap; no data read).
+        """Hash of the split's raw file names and the sha256 of their content
+        (:func:`genlab.data.hashing.file_digest`: hashed once per file state in a process).
 
-        Falls back to hashing the loaded tensors when the files cannot be stat'ed.
+        Falls back to hashing the loaded tensors when the files cannot be read.
         """
         if split not in ("train", "val", "test"):
             raise ValueError(f"split={split!r} is invalid: allowed one of train, val, test")
         files = self._split_files(split)
         try:
-            stats = [(f.name, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+            digests = [(f.name, file_digest(f)) for f in files]
         except OSError:
             return super().fingerprint(split)
-        return short_hash(self.name, "train" if split == "train" else "test", stats)
+        return short_hash(self.name, "train" if split == "train" else "test", digests)
 
 
 def _targets(targets) -> torch.Tensor:
