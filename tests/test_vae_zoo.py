@@ -321,6 +321,7 @@ def test_ladder_vae_cifar_recipe_trains_and_reports_bits_per_dim(tmp_path):
     )  # fmt: skip
     train(cfg)
     results = evaluate(compose_config(tmp_path / "eval", f"ckpt_path={out}/ckpt/last.ckpt",
+                                      f"data.path={folder}",  # never read from the checkpoint
                                       "num_test_images=4", "k=3", "metrics.num_samples=0",
                                       config_name="eval"))  # fmt: skip
     assert 0 < results["test/nll_bpd"] < 10  # a real bits/dim of 8-bit RGB
