@@ -91,6 +91,7 @@ def test_two_nodes_train_write_one_checkpoint_and_draw_their_own_noise(reference
     assert end0 == end1  # same weights and buffers at the end
 
 
+@pytest.mark.slow  # ~25 s more of two-node runs for a known failure
 @pytest.mark.xfail(
     strict=True,
     reason="open (issue 31): two nodes resumed from a mid-epoch crash end with weights that differ "
