@@ -132,13 +132,20 @@ def _read_by_interpolation(key: str, references: set[str]) -> bool:
     return any(ref == key or ref.startswith(key + ".") for ref in references)
 
 
-def _leaf_paths(node: Any, prefix: str = "") -> list[str]:
+def leaf_paths(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key path in ``node`` (a dict or a DictConfig, whose interpolations are left
+    unresolved), nodes included: ``{"a": {"b": 1}}`` -> ``["a", "a.b"]``."""
+    if hasattr(node, "items_ex"):  # a DictConfig: items() would resolve ${...}
+        items = node.items_ex(resolve=False)
+    elif isinstance(node, Mapping):
+        items = node.items()
+    else:
+        return []
     paths = []
-    if isinstance(node, Mapping):
-        for key, child in node.items():
-            full = f"{prefix}.{key}" if prefix else str(key)
-            paths.append(full)
-            paths.extend(_leaf_paths(child, full))
+    for key, child in items:
+        full = f"{prefix}.{key}" if prefix else str(key)
+        paths.append(full)
+        paths.extend(leaf_paths(child, full))
     return paths
 
 
@@ -148,7 +155,7 @@ def _close(key: str, siblings: Iterable[str], prefix: str, whole: Any = None) ->
     siblings = [s for s in siblings if not s.startswith("_")]
     close = [f"{prefix}{s}" for s in difflib.get_close_matches(key, siblings)]
     if whole is not None:
-        paths = [p for p in _leaf_paths(whole) if "._" not in p and not p.startswith("_")]
+        paths = [p for p in leaf_paths(whole) if "._" not in p and not p.startswith("_")]
         leaves = {p.rsplit(".", 1)[-1] for p in paths if "." in p}
         names = set(difflib.get_close_matches(key, sorted(leaves), 3, 0.8))
         close += [p for p in paths if "." in p and p.rsplit(".", 1)[-1] in names]

@@ -27,6 +27,7 @@ from genlab.checks.errors import (
     RunInterrupted,
     find_config_error,
 )
+from genlab.checks.known_keys import leaf_paths
 from genlab.compat import one_config_repository_for_help, silence_lightning_noise
 
 
@@ -52,19 +53,6 @@ def _compose_without(config_name: str, overrides: list[str], drop: str):
         return None
 
 
-def _leaf_keys(node: Any, prefix: str) -> list[str]:
-    from omegaconf import DictConfig
-
-    keys = []
-    if isinstance(node, DictConfig):
-        for k, child in node.items_ex(resolve=False):  # nodes, interpolations left unresolved
-            full = f"{prefix}.{k}" if prefix else str(k)
-            keys.append(full)
-            if isinstance(child, DictConfig):
-                keys.extend(_leaf_keys(child, full))
-    return keys
-
-
 def unknown_key_message(full_key: str, value: str, config_name: str, argv: list[str]) -> str:
     """``model.latnt_dim=8 is invalid: no such key; allowed ...`` with the keys of ``model`` and
     close matches (``model.lr`` -> ``model.optimizer_g.lr``)."""
@@ -80,7 +68,7 @@ def unknown_key_message(full_key: str, value: str, config_name: str, argv: list[
         close = [
             f"{parent}.{k}" if parent else k for k in difflib.get_close_matches(leaf, siblings)
         ]
-        close += [k for k in _leaf_keys(node, parent) if k.endswith("." + leaf)]
+        close += [k for k in leaf_paths(node, parent) if k.endswith("." + leaf)]
         close = list(dict.fromkeys(c for c in close if c != full_key))[:4]
         allowed = f"the keys of {parent or 'the config'}: {', '.join(sorted(siblings))}"
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
