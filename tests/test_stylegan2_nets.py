@@ -268,3 +268,109 @@ def test_bad_settings_name_the_key(make, key):
     with pytest.raises(ConfigError) as error:
         make()
     assert error.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("architecture", "total"),
+    [("orig", 23_089_664), ("skip", 23_095_808), ("resnet", 23_876_096)],
+)
+def test_cifar_discriminator_parameter_counts_per_architecture(architecture, total):
+    """stylegan2-ada-pytorch's ``--cfg=cifar --cond=1`` D (32 px, 512 channels everywhere,
+    10 classes, cmap_dim 512, 8 class-mapping layers). orig: fromrgb 2,048 + 3 blocks of
+    conv0 + conv1 (2 * 2,359,808) + epilogue conv 2,364,416 + fc 4,194,816 + out 262,656 +
+    class mapping 2,106,880 (embed 5,632 + 8 * 262,656) = 23,089,664; skip adds a FromRGB
+    (2,048) at 16, 8 and 4 px; resnet adds a 1x1 skip conv (262,144) to each block. The
+    reference's ``Discriminator(c_dim=10, img_resolution=32, img_channels=3,
+    architecture=...)`` has these totals."""
+    d = StyleGAN2Discriminator(3, 32, 10, mbstd_group_size=32, architecture=architecture)
+    assert num_params(d) == total
+    assert num_params(d.class_mapping) == 2_106_880
+
+
+def test_discriminator_layouts_have_the_references_layers():
+    """orig: conv0, conv1 per block and nothing else; skip: a FromRGB at every resolution
+    (S: ``from_rgb``, 16 and 8: in the blocks, 4: ``from_rgb_4``); resnet: a 1x1 skip conv per
+    block and one FromRGB (the default, unchanged: its state-dict keys are the old ones)."""
+    layers = {
+        a: [sorted(b) for b in small_d(architecture=a).blocks] for a in ("orig", "skip", "resnet")
+    }
+    assert layers["orig"] == [["conv0", "conv1"]] * 3
+    assert layers["skip"] == [["conv0", "conv1"]] + [["conv0", "conv1", "from_rgb"]] * 2
+    assert layers["resnet"] == [["conv0", "conv1", "skip"]] * 3
+    assert small_d(architecture="skip").from_rgb_4 is not None
+    assert small_d(architecture="orig").from_rgb_4 is None
+    assert small_d().state_dict().keys() == small_d(architecture="resnet").state_dict().keys()
+    assert not any("from_rgb_4" in k for k in small_d().state_dict())
+
+
+def test_skip_discriminator_reads_the_image_downsampled_to_every_resolution():
+    """skip: block r adds FromRGB_r(img_r) with img_r the input FIR-downsampled to r px, and
+    the epilogue adds FromRGB_4(img_4); with those convs and the main path of the last block
+    silenced, D still depends on the image only through img_4."""
+    torch.manual_seed(0)
+    d = small_d(architecture="skip")
+    seen = []
+    for conv in [d.blocks[1]["from_rgb"], d.blocks[2]["from_rgb"], d.from_rgb_4]:
+        conv.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    images = torch.randn(2, 3, 32, 32)
+    d(images)
+    assert [tuple(x.shape[2:]) for x in seen] == [(16, 16), (8, 8), (4, 4)]
+    fir = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
+    img = images
+    for x in seen:  # img_{r/2}[i, j] = sum_{a, b} f_a f_b img_r[2i + a - 1, 2j + b - 1] (zero pad)
+        padded = torch.nn.functional.pad(img, [1, 1, 1, 1])
+        img = sum(
+            fir[a] * fir[b] * padded[:, :, a : a + 2 * x.shape[2] : 2, b : b + 2 * x.shape[3] : 2]
+            for a in range(4)
+            for b in range(4)
+        )
+        assert torch.allclose(x, img, atol=1e-6)
+    with torch.no_grad():  # the last block's output is lrelu(0) = 0: only FromRGB_4 is left
+        d.blocks[2]["conv1"].weight.zero_()
+        d.blocks[2]["conv1"].bias.zero_()
+    logits = d(images)
+    with torch.no_grad():
+        d.from_rgb_4.weight.zero_()
+        d.from_rgb_4.bias.zero_()
+    flat = d(images)
+    assert not torch.allclose(logits, flat)
+    assert torch.allclose(flat, d(torch.randn(2, 3, 32, 32)))  # no path from the image left
+
+
+def test_orig_discriminator_has_no_path_around_the_convs():
+    """Silencing conv1 of the last block leaves orig without any path from the image (the
+    logit is then a constant), while resnet still has its skip convs."""
+    torch.manual_seed(0)
+    for architecture, constant in (("orig", True), ("resnet", False)):
+        d = small_d(architecture=architecture)
+        with torch.no_grad():
+            d.blocks[-1]["conv1"].weight.zero_()
+            d.blocks[-1]["conv1"].bias.zero_()
+        a, b = d(torch.randn(4, 3, 32, 32)), d(torch.randn(4, 3, 32, 32))
+        assert torch.allclose(a, b) == constant
+
+
+@pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
+@pytest.mark.parametrize("num_classes", [None, 10])
+def test_every_discriminator_layout_trains_and_conditions(architecture, num_classes):
+    torch.manual_seed(0)
+    d = small_d(num_classes=num_classes, architecture=architecture)
+    images = torch.randn(4, 3, 32, 32, requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 3]) if num_classes else None
+    logits = d(images, labels)
+    assert logits.shape == (4,) and torch.isfinite(logits).all()
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)  # R1 needs this
+    (logits.sum() + grad.square().sum()).backward()
+    no_grad = [n for n, p in d.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert no_grad == []
+    if num_classes:
+        same = images[:1].detach().repeat(2, 1, 1, 1)
+        out = d(same, torch.tensor([1, 2]))
+        assert out[0] != out[1]
+
+
+def test_bad_discriminator_architecture_names_the_key_and_the_choices():
+    with pytest.raises(ConfigError) as error:
+        small_d(architecture="residual")
+    assert error.value.key == "model.discriminator.architecture"
+    assert all(name in str(error.value) for name in ("'orig'", "'skip'", "'resnet'"))

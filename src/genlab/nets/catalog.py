@@ -58,7 +58,12 @@ DISCRIMINATOR_OPTIONS: dict[str, tuple[str, ...]] = {
         "mbstd_group_size",
         "cmap_dim",
         "class_mapping_layers",
+        "architecture",
     ),
 }
+# StyleGAN2 discriminator layouts (stylegan2-ada-pytorch training/networks.py ``architecture``):
+# orig: plain conv stack; skip: FromRGB of the downsampled image at every resolution; resnet:
+# residual blocks (the default; the ``cifar`` config of stylegan2-ada-pytorch uses orig)
+STYLEGAN2_D_ARCHITECTURES = ("orig", "skip", "resnet")
 D_NORMS = ("batch", "instance", "layer", "none")  # normalisation of the DCGAN discriminator
 MLP_ACTIVATION_NAMES = ("tanh", "relu", "silu")  # keys of genlab.nets.vae.MLP_ACTIVATIONS

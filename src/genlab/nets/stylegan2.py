@@ -12,9 +12,14 @@ Generator, z (B, latent_dim) [+ labels (B,)] -> images (B, channels, S, S)::
     demod(w)_o  = w_o / sqrt(sum_{i,k} w_{o,i,k}^2 + 1e-8)       (modulation / demodulation)
     img_r = up(img_{r/2}) + ToRGB_r(x_r, w)                       (skip generator)
 
-Discriminator (residual), images (B, C, S, S) [+ labels] -> logits (B,)::
+Discriminator, images (B, C, S, S) [+ labels] -> logits (B,), in one of the three layouts of
+the reference's ``architecture`` argument (img_S = the input, img_{r/2} = down(img_r))::
 
-    x = lrelu(FromRGB(img));  for r = S .. 8:  x = (skip(x) + conv_down(conv(x))) / sqrt(2)
+    x = lrelu(FromRGB_S(img_S));  for r = S .. 8, block_r:
+        resnet (default):  x = (skip_r(x) + conv_down(conv(x))) / sqrt(2)   (skip_r: 1x1, down)
+        orig:              x = conv_down(conv(x))
+        skip:              x = conv_down(conv(x + FromRGB_r(img_r)))  (no FromRGB_r at r = S)
+    skip only:  x = x + FromRGB_4(img_4)
     x = minibatch_stddev(x) (B, C + 1, 4, 4) -> conv -> fc -> out  (projection on a class map)
 
 Every weight uses the equalised learning rate (stored N(0, 1), scaled by 1 / sqrt(fan_in) at
@@ -36,7 +41,7 @@ from torch import nn
 
 from genlab.checks.errors import ConfigError
 from genlab.checks.values import positive_int
-from genlab.nets.catalog import STYLEGAN2_SIZES
+from genlab.nets.catalog import STYLEGAN2_D_ARCHITECTURES, STYLEGAN2_SIZES
 from genlab.nets.shapes import check_net_args
 
 NOISE_MODES = ("random", "const", "none")
@@ -307,6 +312,9 @@ class StyleGAN2Discriminator(nn.Module):
         channel_base, channel_max: as for the generator.
         mbstd_group_size: samples per minibatch-stddev group (4; 32 in ADA's CIFAR setup).
         cmap_dim, class_mapping_layers: size and depth of the class mapping (conditional only).
+        architecture: ``resnet`` (residual blocks, config F), ``orig`` (no skip or residual
+            path; the reference's ``cifar`` config) or ``skip`` (a FromRGB of the input
+            downsampled to every resolution 4..S, added before each block and the epilogue).
     """
 
     def __init__(
@@ -319,6 +327,7 @@ class StyleGAN2Discriminator(nn.Module):
         mbstd_group_size: int = 4,
         cmap_dim: int = 512,
         class_mapping_layers: int = 8,
+        architecture: str = "resnet",
     ):
         super().__init__()
         widths = {"channel_base": channel_base, "channel_max": channel_max}
@@ -328,19 +337,30 @@ class StyleGAN2Discriminator(nn.Module):
         if not positive_int(mbstd_group_size):
             key = "model.discriminator.mbstd_group_size"
             raise ConfigError(key, mbstd_group_size, "an integer >= 1")
+        if architecture not in STYLEGAN2_D_ARCHITECTURES:
+            key = "model.discriminator.architecture"
+            raise ConfigError(key, architecture, STYLEGAN2_D_ARCHITECTURES)
+        self.architecture = architecture
         resolutions = [2**i for i in range(int(math.log2(image_size)), 2, -1)]  # S .. 8
         ch = {r: _channels(r, channel_base, channel_max) for r in resolutions + [4]}
+        # the FromRGB of resolution S (every layout); skip adds one per lower resolution,
+        # in the blocks and the epilogue (from_rgb_4), each lrelu(1x1 conv) of img_r
         self.from_rgb = EqualizedConv2d(channels, ch[image_size], 1)
         self.blocks = nn.ModuleList()
         for r in resolutions:
-            block = nn.ModuleDict(
-                {
-                    "conv0": EqualizedConv2d(ch[r], ch[r], 3),
-                    "conv1": EqualizedConv2d(ch[r], ch[r // 2], 3, down=True),
-                    "skip": EqualizedConv2d(ch[r], ch[r // 2], 1, bias=False, act=False, down=True),
-                }
-            )
-            self.blocks.append(block)
+            layers = {
+                "conv0": EqualizedConv2d(ch[r], ch[r], 3),
+                "conv1": EqualizedConv2d(ch[r], ch[r // 2], 3, down=True),
+            }
+            if architecture == "resnet":
+                layers["skip"] = EqualizedConv2d(
+                    ch[r], ch[r // 2], 1, bias=False, act=False, down=True
+                )
+            if architecture == "skip" and r < image_size:
+                layers["from_rgb"] = EqualizedConv2d(channels, ch[r], 1)
+            self.blocks.append(nn.ModuleDict(layers))
+        self.from_rgb_4 = EqualizedConv2d(channels, ch[4], 1) if architecture == "skip" else None
+        self.register_buffer("fir", _fir_filter(), persistent=False)
         self.mbstd_group_size = mbstd_group_size
         self.conv = EqualizedConv2d(ch[4] + 1, ch[4], 3)
         self.fc = EqualizedLinear(ch[4] * 16, ch[4], act=True)
@@ -353,10 +373,19 @@ class StyleGAN2Discriminator(nn.Module):
         self.cmap_dim = cmap_dim
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.from_rgb(images)
+        x, img = self.from_rgb(images), images
         for block in self.blocks:
-            skip = block["skip"](x, gain=math.sqrt(0.5))
-            x = skip + block["conv1"](block["conv0"](x), gain=math.sqrt(0.5))
+            if self.architecture == "skip":
+                if "from_rgb" in block:
+                    x = x + block["from_rgb"](img)
+                img = downsample2d(img, self.fir)
+            if self.architecture == "resnet":
+                skip = block["skip"](x, gain=math.sqrt(0.5))
+                x = skip + block["conv1"](block["conv0"](x), gain=math.sqrt(0.5))
+            else:
+                x = block["conv1"](block["conv0"](x))
+        if self.from_rgb_4 is not None:
+            x = x + self.from_rgb_4(img)
         x = self.conv(minibatch_stddev(x, self.mbstd_group_size))
         x = self.out(self.fc(x.flatten(1)))
         if self.class_mapping is None:
