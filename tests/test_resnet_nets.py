@@ -130,6 +130,8 @@ def test_self_attention_starts_as_identity_and_learns_gamma():
         ),
         (lambda: ResNetGenerator(128, 3, 32, upsample="cubic"), "upsample"),
         (lambda: ResNetGenerator(128, 3, 32, init="kaiming"), "init"),
+        (lambda: ResNetGenerator(128, 3, 32, bn_eps=0.0), "model.generator.bn_eps"),
+        (lambda: ResNetGenerator(128, 3, 32, bn_eps="1e-4"), "model.generator.bn_eps"),
         (lambda: ResNetDiscriminator(3, 32, pooling="max"), "pooling"),
         (lambda: ResNetDiscriminator(3, 32, num_classes=0), "model.num_classes"),
         (
@@ -148,6 +150,56 @@ def test_bad_sizes_and_options_name_the_key(make, key):
 def test_image_size_error_lists_the_sizes():
     with pytest.raises(ConfigError, match=r"\[32, 48, 64, 128\]"):
         ResNetGenerator(128, 1, 28)
+
+
+def _raw_weight(layer: nn.Module) -> torch.Tensor:
+    """A conv/linear weight before spectral normalisation, viewed as (out, fan_in)."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations.weight.original.detach().flatten(1)
+    return layer.weight.detach().flatten(1)
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_orthogonal_init_has_gain_one_in_every_layer(spectral_norm):
+    """init=ortho is BigGAN-PyTorch's and StudioGAN's init.orthogonal_ (gain 1) on every conv
+    and linear layer, the residual 3x3 convs included: all singular values of each raw weight
+    are 1 (xavier's sqrt(2) residual gain belongs to SNGAN/mimicry)."""
+    torch.manual_seed(0)
+    options = dict(num_classes=10, base_channels=8, attention_resolution=16, init="ortho")
+    g = ResNetGenerator(16, 3, 32, spectral_norm=spectral_norm, class_embedding_dim=8, **options)
+    d = ResNetDiscriminator(3, 32, spectral_norm=spectral_norm, wide=True, **options)
+    layers = [m for net in (g, d) for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    assert len(layers) > 20
+    for layer in layers:
+        singular_values = torch.linalg.svdvals(_raw_weight(layer))
+        torch.testing.assert_close(singular_values, torch.ones_like(singular_values))
+
+
+def test_xavier_init_keeps_the_sqrt2_gain_of_the_residual_convs():
+    """SNGAN/mimicry's Glorot init: the residual convs have gain sqrt(2), the shortcut gain 1."""
+    torch.manual_seed(0)
+    block = ResNetGenerator(16, 3, 32, base_channels=16).blocks[0]
+
+    def gain(conv):  # std of U(-a, a), a = gain sqrt(6 / (fan_in + fan_out)), is a / sqrt(3)
+        out_ch, in_ch, k, _ = conv.weight.shape
+        glorot_std = (2.0 / (in_ch * k * k + out_ch * k * k)) ** 0.5
+        return conv.weight.std().item() / glorot_std
+
+    assert gain(block.conv1) == pytest.approx(2**0.5, rel=0.03)
+    assert gain(block.conv2) == pytest.approx(2**0.5, rel=0.03)
+    assert gain(block.shortcut) == pytest.approx(1.0, rel=0.05)
+
+
+def test_bn_eps_reaches_every_batch_norm_of_the_generator():
+    """bn_eps (StudioGAN's big_resnet uses 1e-4) sets every batch norm of G, conditional or not;
+    the default stays PyTorch's 1e-5."""
+    for options in (dict(), dict(num_classes=10), dict(num_classes=10, class_embedding_dim=8)):
+        default = ResNetGenerator(16, 3, 32, base_channels=4, **options)
+        custom = ResNetGenerator(16, 3, 32, base_channels=4, bn_eps=1e-4, **options)
+        for net, eps in ((default, 1e-5), (custom, 1e-4)):
+            norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+            assert len(norms) == 7  # 2 per block x 3 blocks + the output norm
+            assert all(m.eps == eps for m in norms)
 
 
 def _layers(module):
@@ -243,13 +295,16 @@ def test_bf16_autocast_forward_and_backward_on_cpu():
 
 
 def test_orthogonal_regularization_is_biggans_formula():
+    """beta/2 sum ||W W^T (1 - I)||_F^2: the 1/2 gives BigGAN-PyTorch's gradient (see
+    tests/test_biggan_source.py)."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 4), nn.Conv2d(2, 3, 3), nn.Embedding(5, 4))
     expected = 0.0
     for w in (net[0].weight, net[1].weight.flatten(1)):  # embeddings are left out (BigGAN)
         gram = w @ w.t()
         expected += (gram * (1 - torch.eye(gram.shape[0]))).pow(2).sum()
-    assert orthogonal_regularization(net, 1e-4).item() == pytest.approx(1e-4 * expected.item())
+    value = orthogonal_regularization(net, 1e-4).item()
+    assert value == pytest.approx(0.5 * 1e-4 * expected.item())
 
 
 def test_orthogonal_regularization_vanishes_for_orthogonal_filters_of_any_norm():

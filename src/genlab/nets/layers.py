@@ -6,7 +6,8 @@
 * :class:`ClassConditionalBatchNorm2d`: per-class gain and bias (Miyato & Koyama 2018).
 * :class:`LinearConditionalBatchNorm2d`: gain and bias linear in a conditioning vector
   (BigGAN's shared class embedding, optionally with a chunk of z).
-* :func:`orthogonal_regularization`: BigGAN's ``R_beta(W) = beta ||W W^T * (1 - I)||_F^2``.
+* :func:`orthogonal_regularization`: BigGAN's ``R_beta(W) = beta/2 ||W W^T * (1 - I)||_F^2``, at
+  BigGAN-PyTorch's scale (its gradient is that of ``utils.ortho``).
 """
 
 from __future__ import annotations
@@ -121,12 +122,13 @@ class SelfAttention(nn.Module):
 class ClassConditionalBatchNorm2d(nn.Module):
     """Batch norm whose gain and bias are looked up per class: ``gamma_y * BN(x) + beta_y``.
 
-    x (B, C, H, W), labels (B,) -> (B, C, H, W). Gains start at 1, biases at 0.
+    x (B, C, H, W), labels (B,) -> (B, C, H, W). Gains start at 1, biases at 0; ``eps`` is the
+    batch norm's.
     """
 
-    def __init__(self, num_features: int, num_classes: int):
+    def __init__(self, num_features: int, num_classes: int, eps: float = 1e-5):
         super().__init__()
-        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.bn = nn.BatchNorm2d(num_features, eps=eps, affine=False)
         self.gain = nn.Embedding(num_classes, num_features)
         self.bias = nn.Embedding(num_classes, num_features)
         nn.init.ones_(self.gain.weight)
@@ -143,14 +145,19 @@ class LinearConditionalBatchNorm2d(nn.Module):
 
     x (B, C, H, W), c (B, cond_dim) -> (B, C, H, W). ``c`` is the shared class embedding
     and/or a chunk of z (hierarchical latent). The projections have no bias; BigGAN
-    spectrally normalises them together with the rest of G.
+    spectrally normalises them together with the rest of G. ``eps`` is the batch norm's.
     """
 
     def __init__(
-        self, num_features: int, cond_dim: int, spectral_norm: bool = False, init: str = "ortho"
+        self,
+        num_features: int,
+        cond_dim: int,
+        spectral_norm: bool = False,
+        init: str = "ortho",
+        eps: float = 1e-5,
     ):
         super().__init__()
-        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.bn = nn.BatchNorm2d(num_features, eps=eps, affine=False)
         layer = dict(spectral_norm=spectral_norm, init=init, bias=False)
         self.gain = linear(cond_dim, num_features, **layer)
         self.bias = linear(cond_dim, num_features, **layer)
@@ -171,14 +178,19 @@ def _raw_weights(module: nn.Module):
 
 
 def orthogonal_regularization(module: nn.Module, strength: float = 1e-4) -> torch.Tensor:
-    """BigGAN's orthogonal regularisation (Brock et al. 2019, section 3.1), summed over layers:
+    """BigGAN's orthogonal regularisation (Brock et al. 2019, section 3.1), summed over layers,
+    at the scale of BigGAN-PyTorch's ``utils.ortho`` (the authors' PyTorch release):
 
-        R_beta = beta * sum_W || W W^T * (1 - I) ||_F^2
+        R_beta = beta / 2 * sum_W || W W^T * (1 - I) ||_F^2,
+        dR_beta / dW = beta * 2 ((W W^T) * (1 - I)) W
 
     with each weight W reshaped to (out_features, fan_in), so that the filters (rows) are
-    pushed towards mutual orthogonality without constraining their norms (BigGAN applies it
-    to G with beta = 1e-4). Spectrally normalised layers are regularised on their raw weight,
-    as in BigGAN-PyTorch. Returns a scalar to add to the generator loss.
+    pushed towards mutual orthogonality without constraining their norms. BigGAN-PyTorch adds
+    exactly that gradient, ``strength * 2 ((W W^T) * (1 - I)) W``, to ``param.grad``; the paper's
+    formula without the 1/2 has twice that gradient for the same beta (1e-4 in BigGAN). The 1/2
+    makes ``model.ortho_reg`` mean BigGAN-PyTorch's ``--G_ortho``. Spectrally normalised
+    layers are regularised on their raw weight, as in BigGAN-PyTorch, and embeddings (the shared
+    class embedding) are left out. Returns a scalar to add to the generator loss.
     """
     total = None
     for _, weight in _raw_weights(module):
@@ -189,4 +201,4 @@ def orthogonal_regularization(module: nn.Module, strength: float = 1e-4) -> torc
         total = term if total is None else total + term
     if total is None:
         return torch.zeros(())
-    return strength * total
+    return 0.5 * strength * total

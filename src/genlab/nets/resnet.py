@@ -31,6 +31,16 @@ The first D block has no leading ReLU and pools before its shortcut conv (SNGAN'
 block); ``pool`` is 2x2 average pooling where the layout downsamples, else the identity, and the
 shortcut is the identity where widths match and nothing is pooled. Every D layer is spectrally
 normalised unless ``spectral_norm=False`` (WGAN-GP).
+
+Self-attention goes after the first block whose output has side ``attention_resolution``
+(:func:`block_resolutions` lists the output side of every block). StudioGAN's ``attn_g_loc: [n]``
+/ ``attn_d_loc: [n]`` (attention after the n-th block, counted from 1, in its big_resnet.py) is
+``attention_resolution = block_resolutions(image_size, net)[n - 1]``: for its CIFAR-10 BigGAN
+(``[2]`` in G, ``[1]`` in D at 32 px) that is 16 in both nets. A D location after a block
+that does not change the side (StudioGAN's 3 or 4 at 32 px) has no genlab equivalent.
+
+Initialisation: ``xavier`` gives the residual 3x3 convs a gain of sqrt(2) (SNGAN, mimicry);
+``ortho`` uses gain 1 everywhere, as BigGAN-PyTorch and StudioGAN (``init.orthogonal_``).
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.checks.errors import ConfigError
-from genlab.checks.values import positive_int
+from genlab.checks.values import number, positive_int
 from genlab.nets.catalog import RESNET_SIZES
 from genlab.nets.layers import (
     ClassConditionalBatchNorm2d,
@@ -73,6 +83,31 @@ D_LAYOUTS = {
 UPSAMPLE_MODES = ("nearest", "bilinear")
 D_POOLINGS = ("sum", "mean")
 _RESIDUAL_GAIN = math.sqrt(2.0)  # Glorot gain of the residual convs (SNGAN, mimicry)
+NETS = ("generator", "discriminator")
+
+
+def _residual_gain(init: str) -> float:
+    """Init gain of the residual 3x3 convs: sqrt(2) for xavier (SNGAN, mimicry), else 1
+    (BigGAN-PyTorch's and StudioGAN's orthogonal init has gain 1)."""
+    return _RESIDUAL_GAIN if init == "xavier" else 1.0
+
+
+def block_resolutions(image_size: int, net: str) -> list[int]:
+    """Output side of each block of the ``net`` (``generator`` | ``discriminator``) at
+    ``image_size``: entry n - 1 is where StudioGAN's ``attn_g_loc``/``attn_d_loc`` n puts
+    self-attention. Generator at 32 px: [8, 16, 32]; discriminator: [16, 8, 8, 8]."""
+    if net not in NETS:
+        raise ValueError(f"net must be one of {NETS}, got {net!r}")
+    if image_size not in G_LAYOUTS:
+        raise ConfigError("data.image_size", image_size, sorted(G_LAYOUTS))
+    if net == "generator":
+        bottom, mults = G_LAYOUTS[image_size]
+        return [bottom * 2 ** (i + 1) for i in range(len(mults) - 1)]
+    sides, size = [], image_size
+    for _, down in D_LAYOUTS[image_size]:
+        size = size // 2 if down else size
+        sides.append(size)
+    return sides
 
 
 def _check_common(image_size, channels, num_classes, base_channels, init, net: str) -> None:
@@ -113,9 +148,9 @@ class GBlock(nn.Module):
         layer = dict(spectral_norm=spectral_norm, init=init)
         self.upsample = upsample
         self.norm1 = norm(in_ch)
-        self.conv1 = conv2d(in_ch, out_ch, 3, gain=_RESIDUAL_GAIN, **layer)
+        self.conv1 = conv2d(in_ch, out_ch, 3, gain=_residual_gain(init), **layer)
         self.norm2 = norm(out_ch)
-        self.conv2 = conv2d(out_ch, out_ch, 3, gain=_RESIDUAL_GAIN, **layer)
+        self.conv2 = conv2d(out_ch, out_ch, 3, gain=_residual_gain(init), **layer)
         self.shortcut = conv2d(in_ch, out_ch, 1, **layer)
 
     def _up(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,8 +176,8 @@ class DBlock(nn.Module):
         layer = dict(spectral_norm=spectral_norm, init=init)
         hidden = out_ch if (first or wide) else in_ch
         self.downsample, self.first = downsample, first
-        self.conv1 = conv2d(in_ch, hidden, 3, gain=_RESIDUAL_GAIN, **layer)
-        self.conv2 = conv2d(hidden, out_ch, 3, gain=_RESIDUAL_GAIN, **layer)
+        self.conv1 = conv2d(in_ch, hidden, 3, gain=_residual_gain(init), **layer)
+        self.conv2 = conv2d(hidden, out_ch, 3, gain=_residual_gain(init), **layer)
         learnable = first or downsample or in_ch != out_ch
         self.shortcut = conv2d(in_ch, out_ch, 1, **layer) if learnable else None
 
@@ -166,13 +201,15 @@ class ResNetGenerator(nn.Module):
         latent_dim, channels, image_size, num_classes: as every genlab generator.
         base_channels: BigGAN's ``ch``; widths are :data:`G_LAYOUTS` multiples of it.
         spectral_norm: spectrally normalise every G layer (BigGAN; SNGAN leaves G plain).
-        attention_resolution: feature-map side after which a self-attention block is inserted.
+        attention_resolution: feature-map side after which a self-attention block is inserted
+            (null: none); StudioGAN's ``attn_g_loc: [n]`` is :func:`block_resolutions` [n - 1].
         class_embedding_dim: size of BigGAN's shared class embedding feeding every conditional
             batch norm; null with ``num_classes``: per-class gains and biases (SNGAN-projection).
         hierarchical_z: split z into (blocks + 1) chunks: one for the input linear layer, one
             concatenated to the conditioning vector of each block (BigGAN).
         upsample: ``nearest`` (SNGAN, BigGAN) or ``bilinear`` (mimicry).
         init: weight initialisation, one of :data:`genlab.nets.layers.INIT_SCHEMES`.
+        bn_eps: epsilon of every batch norm of G (PyTorch's 1e-5; StudioGAN's big_resnet 1e-4).
     """
 
     def __init__(
@@ -188,9 +225,12 @@ class ResNetGenerator(nn.Module):
         hierarchical_z: bool = False,
         upsample: str = "nearest",
         init: str = "xavier",
+        bn_eps: float = 1e-5,
     ):
         super().__init__()
         _check_common(image_size, channels, num_classes, base_channels, init, "generator")
+        if not number(bn_eps) or not 0 < bn_eps < 1:
+            raise ConfigError("model.generator.bn_eps", bn_eps, "a number in (0, 1), e.g. 1e-5")
         if not positive_int(latent_dim):
             raise ConfigError("model.latent_dim", latent_dim, "an integer >= 1")
         if upsample not in UPSAMPLE_MODES:
@@ -201,7 +241,7 @@ class ResNetGenerator(nn.Module):
         bottom, mults = G_LAYOUTS[image_size]
         widths = [base_channels * m for m in mults]
         num_blocks = len(widths) - 1
-        resolutions = [bottom * 2 ** (i + 1) for i in range(num_blocks)]
+        resolutions = block_resolutions(image_size, "generator")
         width_at = dict(zip(resolutions, widths[1:]))
         _check_attention(attention_resolution, width_at, image_size, "generator")
         self.num_slots = num_blocks + 1 if hierarchical_z else 1
@@ -225,13 +265,13 @@ class ResNetGenerator(nn.Module):
         layer = dict(spectral_norm=spectral_norm, init=init)
         if cond_dim:  # BigGAN: (1 + W_g c) BN(h) + W_b c
             self.cond_mode = "vector"
-            norm = partial(LinearConditionalBatchNorm2d, cond_dim=cond_dim, **layer)
+            norm = partial(LinearConditionalBatchNorm2d, cond_dim=cond_dim, eps=bn_eps, **layer)
         elif conditional:  # SNGAN-projection: per-class gain and bias
             self.cond_mode = "class"
-            norm = partial(ClassConditionalBatchNorm2d, num_classes=num_classes)
+            norm = partial(ClassConditionalBatchNorm2d, num_classes=num_classes, eps=bn_eps)
         else:
             self.cond_mode = None
-            norm = _BatchNorm2d
+            norm = partial(_BatchNorm2d, eps=bn_eps)
         self.num_classes, self.bottom = num_classes, bottom
         self.embed = None  # BigGAN's shared embedding is a plain nn.Embedding, even with SN on G
         if shared:
@@ -247,7 +287,7 @@ class ResNetGenerator(nn.Module):
             self.attention_after = resolutions.index(attention_resolution)
             width = widths[self.attention_after + 1]
             self.attention = SelfAttention(width, spectral_norm=spectral_norm, init=init)
-        self.out_norm = nn.BatchNorm2d(widths[-1])
+        self.out_norm = nn.BatchNorm2d(widths[-1], eps=bn_eps)
         self.out_conv = conv2d(widths[-1], channels, 3, **layer)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -276,7 +316,9 @@ class ResNetDiscriminator(nn.Module):
             the logit gets the projection term ``<embed(y), phi(x)>``.
         base_channels: widths are :data:`D_LAYOUTS` multiples of it.
         spectral_norm: spectral normalisation on every layer (SNGAN, BigGAN); off for WGAN-GP.
-        attention_resolution: feature-map side after which a self-attention block is inserted.
+        attention_resolution: feature-map side after which a self-attention block is inserted
+            (after the first block with that output side; null: none); StudioGAN's
+            ``attn_d_loc: [n]`` is :func:`block_resolutions` [n - 1] (at 32 px: 1 -> 16, 2 -> 8).
         wide: hidden width of each block = its output width (BigGAN) instead of its input's.
         pooling: ``sum`` (SNGAN, BigGAN) or ``mean`` (WGAN-GP) global pooling of the features.
         init: weight initialisation, one of :data:`genlab.nets.layers.INIT_SCHEMES`.
@@ -301,9 +343,10 @@ class ResNetDiscriminator(nn.Module):
         layout = D_LAYOUTS[image_size]
         width_at: dict[int, int] = {}
         self.attention_after = None
-        size, widths = image_size, [channels]
-        for i, (mult, down) in enumerate(layout):
-            size = size // 2 if down else size
+        widths = [channels]
+        for i, ((mult, _), size) in enumerate(
+            zip(layout, block_resolutions(image_size, "discriminator"))
+        ):
             widths.append(base_channels * mult)
             if size >= 4 and size not in width_at:
                 width_at[size] = widths[-1]
