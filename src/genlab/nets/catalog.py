@@ -37,6 +37,7 @@ GENERATOR_OPTIONS: dict[str, tuple[str, ...]] = {
         "hierarchical_z",
         "upsample",
         "init",
+        "bn_eps",
     ),
     "stylegan2": (
         "w_dim",
