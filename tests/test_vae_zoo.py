@@ -11,7 +11,7 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 from genlab.checks.errors import ConfigError
 from genlab.losses.likelihoods import Likelihood
-from genlab.models.vae import VAE, HierarchicalVAE, LadderVAE
+from genlab.models.vae import VAE, HierarchicalVAE, TopDownVAE
 
 VAMP_TINY = {
     "image_size": 4,
@@ -259,14 +259,14 @@ def test_preset_trains_resumes_samples_and_evaluates(make_cfg, tmp_path, preset,
     assert (resumed / "ckpt" / "last.ckpt").is_file()
 
 
-LADDER_TINY = {"image_size": 8, "channels": 3, "width": 8, "num_resolutions": 2,
+TOPDOWN_TINY = {"image_size": 8, "channels": 3, "width": 8, "num_resolutions": 2,
                "blocks_per_resolution": 1, "z_channels": 2,
                "likelihood": "discretized_logistic_mixture", "num_mixtures": 2}  # fmt: skip
 
 
-def test_ladder_vae_weights_over_all_layers_and_analytic_kl_per_layer():
+def test_topdown_vae_weights_over_all_layers_and_analytic_kl_per_layer():
     torch.manual_seed(0)
-    model = LadderVAE(**LADDER_TINY).eval()
+    model = TopDownVAE(**TOPDOWN_TINY).eval()
     x = torch.randint(0, 256, (3, 3, 8, 8)) / 255.0
     assert model.layer_dims() == [2 * 4 * 4, 2 * 8 * 8]  # top (4x4) first
     with torch.no_grad():
@@ -293,7 +293,7 @@ def test_ladder_vae_weights_over_all_layers_and_analytic_kl_per_layer():
     assert model.reconstruct(x).shape == x.shape
 
 
-def test_ladder_vae_cifar_recipe_trains_and_reports_bits_per_dim(tmp_path):
+def test_topdown_vae_cifar_recipe_trains_and_reports_bits_per_dim(tmp_path):
     """experiment=hvae_cifar10 on tiny generated 32x32 RGB data (CPU smoke test)."""
     import numpy as np
 

@@ -112,6 +112,68 @@ def test_config_errors():
         VQVAE(**{**TINY, "ema_decay": 1.0})
 
 
+def test_recon_scale_divides_the_reconstruction_mse_by_the_data_variance():
+    """loss = mse / data_variance + beta * commitment (the Sonnet example's recon_error; the
+    commitment term is not divided), in the loss and in its gradient."""
+    torch.manual_seed(0)
+    plain = VQVAE(**TINY)
+    scaled = VQVAE(**TINY, recon_scale="data_variance", data_variance=0.05)
+    scaled.load_state_dict({**plain.state_dict(), "data_variance": scaled.data_variance})
+    x = torch.rand(2, 1, 8, 8)
+    losses = {}
+    for name, model in (("plain", plain), ("scaled", scaled)):
+        model.eval()  # the same codebook for both (no EMA update)
+        torch.manual_seed(1)
+        losses[name] = model.loss_terms(x)
+    p, s = losses["plain"], losses["scaled"]
+    torch.testing.assert_close(s["recon_mse"], p["recon_mse"])
+    torch.testing.assert_close(p["recon_loss"], p["recon_mse"])
+    torch.testing.assert_close(s["recon_loss"], p["recon_mse"] / 0.05)
+    torch.testing.assert_close(s["loss"], p["recon_mse"] / 0.05 + 0.25 * p["commitment"])
+    (grad_plain,) = torch.autograd.grad(p["recon_loss"], plain.decoder.parameters().__next__())
+    (grad_scaled,) = torch.autograd.grad(s["recon_loss"], scaled.decoder.parameters().__next__())
+    torch.testing.assert_close(grad_scaled, grad_plain / 0.05)
+
+
+def test_the_data_variance_is_the_pooled_population_variance_of_the_training_pixels():
+    from genlab.data.tensor_dataset import TensorImageDataset
+    from genlab.models.vqvae.module import training_data_variance
+
+    images = torch.randint(0, 256, (7, 3, 4, 4), dtype=torch.uint8)
+    expected = (images.double() / 255.0).var(unbiased=False).item()  # np.var(images / 255.0)
+
+    class Data:  # the part of a genlab datamodule the computation uses
+        def __init__(self, dataset):
+            self.train = dataset
+
+        def dataset(self, split):
+            assert split == "train"
+            return self.train
+
+    splits = {
+        "in-memory uint8": TensorImageDataset(images, torch.zeros(7, dtype=torch.long)),
+        "uint8 images": [(im, 0) for im in images],
+        "float images": [(im.float() / 255.0, 0) for im in images],
+    }
+    for name, dataset in splits.items():  # batches of 3, 3 and 1, merged
+        value, count = training_data_variance(Data(dataset), batch_size=3)
+        assert count == 7 and value == pytest.approx(expected, rel=1e-6), name
+
+
+def test_recon_scale_config_errors():
+    with pytest.raises(ConfigError, match="model.recon_scale='variance'.*'none', 'data_variance'"):
+        VQVAE(**{**TINY, "recon_scale": "variance"})
+    with pytest.raises(
+        ConfigError, match="model.data_variance=0.06.*null with model.recon_scale=none"
+    ):
+        VQVAE(**{**TINY, "data_variance": 0.06})
+    with pytest.raises(ConfigError, match="model.data_variance=-1.*a number > 0"):
+        VQVAE(**{**TINY, "recon_scale": "data_variance", "data_variance": -1})
+    unknown = VQVAE(**{**TINY, "recon_scale": "data_variance"})  # computed when fitting starts
+    with pytest.raises(ConfigError, match="model.data_variance=None.*outside genlab.train"):
+        unknown.loss_terms(torch.rand(2, 1, 8, 8))
+
+
 def _logged(path) -> set[str]:
     with open(path) as f:
         return {name for row in csv.DictReader(f) for name, value in row.items() if value}
@@ -130,7 +192,21 @@ def test_first_stage_and_prior_train_sample_and_evaluate(make_cfg, tmp_path):
                    f"logger.csv.save_dir={first}"))  # fmt: skip
     logged = _logged(first / "csv" / "metrics.csv")
     assert {"train/perplexity", "train/codebook_usage", "train/commitment", "val/psnr"} <= logged
+    assert "train/recon_loss" in logged
     first_ckpt = first / "ckpt" / "last.ckpt"
+    # model=vqvae divides the MSE by the variance of the training pixels, computed when fitting
+    # started and kept in the checkpoint (hyper_parameters and buffer)
+    import hydra
+
+    from genlab.runs.checkpoints import load_checkpoint
+
+    datamodule = hydra.utils.instantiate(make_cfg("model=vqvae").data)
+    pixels = torch.stack([torch.as_tensor(im) for im, _ in datamodule.dataset("train")])
+    expected = (pixels.double() / 255.0).var(unbiased=False).item()
+    stored = load_checkpoint(first_ckpt)
+    assert stored["hyper_parameters"]["recon_scale"] == "data_variance"
+    assert stored["hyper_parameters"]["data_variance"] == pytest.approx(expected, rel=1e-6)
+    assert stored["state_dict"]["data_variance"].item() == pytest.approx(expected, rel=1e-6)
     eval_args = ["num_test_images=8", "metrics.num_samples=0", "batch_size=4"]
     results = evaluate(compose_config(tmp_path / "e1", f"ckpt_path={first_ckpt}", *eval_args,
                                       config_name="eval"))  # fmt: skip
@@ -175,8 +251,11 @@ def test_prior_refuses_a_checkpoint_of_another_family(make_cfg, tmp_path):
         VQVAEPrior(**{**kwargs, "vqvae_ckpt": str(tmp_path / "missing.ckpt")})
 
 
-def test_resumed_first_stage_ends_with_the_same_codebook_and_weights(make_cfg, tmp_path):
-    """EMA codebook buffers and the dead-code restarts' random draws survive a resume."""
+def test_resumed_first_stage_ends_with_the_same_codebook_and_weights(
+    make_cfg, tmp_path, monkeypatch
+):
+    """EMA codebook buffers, the dead-code restarts' random draws and the data variance
+    survive a resume (the resumed run does not compute the variance again)."""
     from genlab.runs.checkpoints import load_checkpoint
     from genlab.train import train
 
@@ -197,6 +276,11 @@ def test_resumed_first_stage_ends_with_the_same_codebook_and_weights(make_cfg, t
                     if r.get("train/restarted_codes")]  # fmt: skip
     assert sum(restarts) > 0  # dead codes were restarted (random draws) during the run
     half = run("half", "trainer.max_epochs=1")
+
+    def computed_again(*args, **kwargs):
+        raise AssertionError("the resumed run computed the data variance again")
+
+    monkeypatch.setattr("genlab.models.vqvae.module.training_data_variance", computed_again)
     resumed = load_checkpoint(run("resumed", "trainer.max_epochs=2", f"ckpt_path={half}"))
     got = resumed["state_dict"]
     assert [k for k in straight if not torch.equal(got[k], straight[k])] == []

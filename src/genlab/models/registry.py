@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "vae": "genlab.models.vae:VAE",
     "hvae": "genlab.models.vae:HierarchicalVAE",
     "ladder_vae": "genlab.models.vae:LadderVAE",
+    "topdown_vae": "genlab.models.vae:TopDownVAE",
     "vqvae": "genlab.models.vqvae:VQVAE",
     "vqvae_prior": "genlab.models.vqvae:VQVAEPrior",
 }
@@ -44,6 +45,7 @@ BUILTIN_CONFIGS: dict[str, str] = {
     "vae": "genlab.models.vae.config:VAEConfig",
     "hvae": "genlab.models.vae.config:HierarchicalVAEConfig",
     "ladder_vae": "genlab.models.vae.config:LadderVAEConfig",
+    "topdown_vae": "genlab.models.vae.config:TopDownVAEConfig",
     "vqvae": "genlab.models.vqvae.config:VQVAEConfig",
     "vqvae_prior": "genlab.models.vqvae.config:VQVAEPriorConfig",
 }
@@ -61,10 +63,21 @@ BUILTIN_TARGETS: dict[str, str] = {
     "genlab.models.vae.hierarchical.HierarchicalVAE": "hvae",
     "genlab.models.vae.LadderVAE": "ladder_vae",
     "genlab.models.vae.ladder.LadderVAE": "ladder_vae",
+    "genlab.models.vae.TopDownVAE": "topdown_vae",
+    "genlab.models.vae.topdown.TopDownVAE": "topdown_vae",
     "genlab.models.vqvae.VQVAE": "vqvae",
     "genlab.models.vqvae.module.VQVAE": "vqvae",
     "genlab.models.vqvae.VQVAEPrior": "vqvae_prior",
     "genlab.models.vqvae.prior.VQVAEPrior": "vqvae_prior",
+}
+# Registered names that meant another model before: name -> (hyperparameters only the former
+# model had, the name it has now). A config or checkpoint holding any of them is refused with
+# the new name (check_not_former_family) instead of loading as the model the name means today.
+FORMER_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
+    "ladder_vae": (
+        ("width", "num_resolutions", "blocks_per_resolution", "z_channels"),
+        "topdown_vae",
+    ),
 }
 # Hydra's own keys of an instantiated node (not keyword arguments of the class)
 _HYDRA_KEYS = ("_target_", "_recursive_", "_convert_", "_partial_", "_args_")
@@ -74,6 +87,27 @@ def builtin_config_class(name: str) -> type:
     """The typed config dataclass of the builtin family ``name`` (imports no torch)."""
     module, _, attr = BUILTIN_CONFIGS[name].partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def check_not_former_family(name: Any, hparams: Any, key: str, value: Any) -> None:
+    """ConfigError naming ``key``/``value`` and the model's name now when ``hparams`` (a
+    config's keyword arguments or a checkpoint's ``hyper_parameters``) are those of the model
+    the registered name ``name`` meant before (:data:`FORMER_FAMILIES`), e.g. a ``ladder_vae``
+    checkpoint of the top-down VAE renamed ``topdown_vae``."""
+    former = FORMER_FAMILIES.get(name) if isinstance(name, str) else None
+    if former is None or not isinstance(hparams, dict):
+        return
+    keys, renamed = former
+    found = [k for k in keys if k in hparams]
+    if found:
+        held = ", ".join(f"model.{k}" for k in found)
+        raise ConfigError(
+            key,
+            value,
+            f"a {name} of today; it holds {held} of the model genlab called {name} before and "
+            f"names {renamed} now: use model={renamed} (a checkpoint of it loads as one once its "
+            f"genlab.family reads {renamed})",
+        )
 
 
 def check_model_config(model: Any) -> None:
@@ -101,6 +135,7 @@ def check_model_config(model: Any) -> None:
     except OmegaConfBaseException:
         return
     kwargs = {str(k): v for k, v in resolved.items() if k not in _HYDRA_KEYS}
+    check_not_former_family(name, kwargs, "model._target_", target)
     config_from_kwargs(builtin_config_class(name), kwargs)
 
 
@@ -201,6 +236,7 @@ def build_model_from_checkpoint(path: str | Path, key: str = "ckpt_path"):
     check_family_name(name, key)  # a registered name, before anything is imported
     hparams = checkpoint.get("hyper_parameters")
     check_hyper_parameters(hparams, key)  # the file is checked before the family's module loads
+    check_not_former_family(name, hparams, key, str(path))
     cls = model_class(name, key)
     hparams = without_stored_paths(cls, hparams, path, key)
     try:

@@ -1,6 +1,7 @@
-"""VAE family: the single-latent VAE, the L-layer hierarchical VAE and the ladder VAE. The
-configs (:mod:`genlab.models.vae.config`) import no torch; each module class loads its module
-(torch, Lightning) on first use, so checking a config stays light."""
+"""VAE family: the single-latent VAE, the L-layer hierarchical VAE, Sønderby et al.'s Ladder
+VAE and the NVAE/VDVAE-style top-down VAE. The configs (:mod:`genlab.models.vae.config`)
+import no torch; each module class loads its module (torch, Lightning) on first use, so
+checking a config stays light."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ _LAZY = {
     "HierarchicalVAEConfig": "genlab.models.vae.config",
     "LadderVAE": "genlab.models.vae.ladder",
     "LadderVAEConfig": "genlab.models.vae.config",
+    "TopDownVAE": "genlab.models.vae.topdown",
+    "TopDownVAEConfig": "genlab.models.vae.config",
 }
 
 __all__ = list(_LAZY)

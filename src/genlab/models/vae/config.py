@@ -1,5 +1,6 @@
-"""Typed configuration of the VAE family: :class:`VAEConfig` and the configs of the hierarchical
-(:class:`HierarchicalVAEConfig`) and ladder (:class:`LadderVAEConfig`) VAEs built on it.
+"""Typed configuration of the VAE family: :class:`VAEConfig` and the configs built on it: the
+L-layer hierarchical VAE (:class:`HierarchicalVAEConfig`), Sønderby et al.'s Ladder VAE
+(:class:`LadderVAEConfig`) and the NVAE/VDVAE-style top-down VAE (:class:`TopDownVAEConfig`).
 
 Plain data only (names from :mod:`genlab.losses.names` and :mod:`genlab.nets.catalog`): this
 module imports no torch, so a bad value is refused before any heavy import."""
@@ -7,7 +8,7 @@ module imports no torch, so a bad value is refused before any heavy import."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from genlab.checks.values import (
     check_instance_shapes,
@@ -25,6 +26,7 @@ from genlab.nets.catalog import MLP_ACTIVATION_NAMES
 
 VAE_ARCHS = ("conv", "mlp")
 PRIORS = ("standard", "vamp")  # what genlab.models.vae.priors.build_prior builds
+LADDER_BOTTOM_UP = ("hidden", "mean")  # what the Ladder VAE's next bottom-up MLP reads
 
 
 @dataclass
@@ -108,12 +110,15 @@ class VAEConfig:
     compile: bool = False
     channels_last: bool = False
 
+    #: the names ``activation`` takes (a family with its own MLPs may allow more)
+    activations: ClassVar[tuple[str, ...]] = MLP_ACTIVATION_NAMES
+
     def __post_init__(self):
         check_instance_shapes(self)  # a mapping where a value belongs, or the reverse: one line
         check_int("model.latent_dim", self.latent_dim)
         require(self.channels in (1, 3), "model.channels", self.channels, "1 or 3")
-        ok = self.activation in MLP_ACTIVATION_NAMES
-        require(ok, "model.activation", self.activation, f"one of {list(MLP_ACTIVATION_NAMES)}")
+        ok = self.activation in self.activations
+        require(ok, "model.activation", self.activation, f"one of {list(self.activations)}")
         require(self.arch in VAE_ARCHS, "model.arch", self.arch, f"one of {list(VAE_ARCHS)}")
         ok = self.likelihood in LIKELIHOOD_NAMES
         require(ok, "model.likelihood", self.likelihood, f"one of {list(LIKELIHOOD_NAMES)}")
@@ -195,7 +200,57 @@ class HierarchicalVAEConfig(VAEConfig):
 
 
 @dataclass
-class LadderVAEConfig(VAEConfig):
+class LadderVAEConfig(HierarchicalVAEConfig):
+    """The fields of :class:`HierarchicalVAEConfig` (``arch`` mlp, ``prior`` standard; the
+    defaults are the reference's README command, casperkaae/LVAE: 3 layers) plus:
+
+    Attributes:
+        latent_dims: sizes of z_1 (nearest x) .. z_L (reference: ``[64, 32, 16]``).
+        layer_hidden_dims: the deterministic layers of each bottom-up MLP d_l (reference:
+            two layers of 512, 256, 128); the top-down MLP of p(z_l | z_{l+1}) uses those of
+            layer l+1, the decoder p(x | z_1) those of layer 1 (reversed).
+        activation: ``leaky_relu`` (slope 0.01, the reference's lasagne ``leaky_rectify``) |
+            ``tanh`` | ``relu`` | ``silu``.
+        batch_norm: batch normalisation after every linear layer of the MLPs and of the
+            Gaussian heads, not the output layer (the reference's ``-batch_norm True``); in
+            eval mode (validation, ``genlab.eval``, sampling) the running statistics.
+        share_top_down: the precision-weighted merge uses the generative prior's
+            (mu_p, sigma_p) (Sønderby et al. 2016, section 2.2; the reference's
+            ``-ladder_share_params True``); false: a separate inference top-down MLP gives the
+            merged term (the reference's README runs ``False``).
+        bottom_up_from: what the next bottom-up MLP reads: ``hidden`` (the deterministic
+            d_l, the paper's d_n = MLP(d_{n-1})) | ``mean`` (mu_hat_l, the reference's
+            ``-only_mu_up True``).
+        variance_epsilon: added to every variance (softplus output; the reference's
+            ``-lv_eps_z 1e-5``).
+    """
+
+    arch: str = "mlp"
+    activation: str = "leaky_relu"
+    latent_dims: list[int] = field(default_factory=lambda: [64, 32, 16])
+    layer_hidden_dims: list[list[int]] = field(
+        default_factory=lambda: [[512, 512], [256, 256], [128, 128]]
+    )
+    batch_norm: bool = True
+    share_top_down: bool = True
+    bottom_up_from: str = "hidden"
+    variance_epsilon: float = 1e-5
+
+    activations: ClassVar[tuple[str, ...]] = (*MLP_ACTIVATION_NAMES, "leaky_relu")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("batch_norm", "share_top_down"):
+            value = getattr(self, key)
+            require(isinstance(value, bool), f"model.{key}", value, "true or false")
+        ok = self.bottom_up_from in LADDER_BOTTOM_UP
+        require(ok, "model.bottom_up_from", self.bottom_up_from, f"one of {list(LADDER_BOTTOM_UP)}")
+        ok = number(self.variance_epsilon) and self.variance_epsilon > 0
+        require(ok, "model.variance_epsilon", self.variance_epsilon, "a number > 0")
+
+
+@dataclass
+class TopDownVAEConfig(VAEConfig):
     """The fields of :class:`VAEConfig` (``prior`` standard; ``arch``, ``latent_dim``,
     ``hidden_dims`` unused) plus:
 
@@ -219,4 +274,4 @@ class LadderVAEConfig(VAEConfig):
         factor = 2 ** (self.num_resolutions - 1)
         ok = self.image_size % factor == 0
         require(ok, "model.image_size", self.image_size, f"a multiple of {factor}")
-        require(self.prior == "standard", "model.prior", self.prior, "standard (ladder VAE)")
+        require(self.prior == "standard", "model.prior", self.prior, "standard (top-down VAE)")

@@ -21,6 +21,7 @@ from genlab.checks.values import (
 )
 
 DOWNSAMPLING = 4  # the encoder (genlab.models.vqvae.nets) halves the side twice
+RECON_SCALES = ("none", "data_variance")  # what divides the reconstruction MSE
 
 
 def _adam() -> dict[str, Any]:
@@ -54,6 +55,15 @@ class VQVAEConfig:
         ema_epsilon: Laplace smoothing of the EMA cluster sizes.
         dead_code_threshold: codes whose EMA cluster size falls below this are restarted at a
             random encoder output of the batch (0 = never).
+        recon_scale: ``none`` (the loss's reconstruction term is the MSE of the [0, 1]
+            pixels) | ``data_variance`` (the MSE divided by ``data_variance``, as the Sonnet
+            VQ-VAE example of van den Oord et al.'s model: ``mean((x_recon - x)^2) /
+            data_variance``; the commitment term is not divided).
+        data_variance: with ``recon_scale=data_variance``: the variance of the training pixel
+            values in [0, 1] (all pixels and channels pooled, the example's
+            ``np.var(train_images / 255.0)``); ``None`` = computed once from the training
+            split when fitting starts, then kept in the checkpoint (``hyper_parameters`` and the
+            ``data_variance`` buffer). Must be ``None`` with ``recon_scale=none``.
         optimizer / lr_scheduler: as for the VAE (``lr_scheduler`` stepped per epoch).
         compile: ``torch.compile`` the networks (a bool; false = eager).
         channels_last: ``channels_last`` memory format for the conv nets (a bool).
@@ -70,6 +80,8 @@ class VQVAEConfig:
     ema_decay: float = 0.99
     ema_epsilon: float = 1e-5
     dead_code_threshold: float = 1.0
+    recon_scale: str = "none"
+    data_variance: float | None = None
     optimizer: dict[str, Any] = field(default_factory=_adam)
     lr_scheduler: dict[str, Any] | None = None
     compile: bool = False
@@ -86,6 +98,15 @@ class VQVAEConfig:
             check_non_negative(f"model.{key}", getattr(self, key))
         ok = number(self.ema_decay) and 0 <= self.ema_decay < 1
         require(ok, "model.ema_decay", self.ema_decay, "a number in [0, 1)")
+        ok = self.recon_scale in RECON_SCALES
+        require(ok, "model.recon_scale", self.recon_scale, f"one of {list(RECON_SCALES)}")
+        v = self.data_variance
+        if self.recon_scale == "none":
+            require(v is None, "model.data_variance", v, "null with model.recon_scale=none")
+        else:
+            ok = v is None or (number(v) and v > 0)
+            what = "null (computed from the training data when fitting starts) or a number > 0"
+            require(ok, "model.data_variance", v, what)
 
 
 @dataclass

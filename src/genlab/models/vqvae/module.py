@@ -6,8 +6,14 @@ Representation Learning").
     L = ||x - x_hat||^2 + beta ||z_e - sg[z_q]||^2      (eq. 3; the codebook term is replaced
                                                           by the EMA update, appendix A.1)
 
-Reconstruction is the mean squared error per element of images in [0, 1] (the paper's MSE
-objective). The codebook is :class:`~genlab.models.vqvae.quantizer.EMAVectorQuantizer`.
+The reconstruction term is the mean squared error per element of images in [0, 1], divided by
+the variance of the training pixels with ``recon_scale=data_variance`` (the Sonnet VQ-VAE
+example, github.com/google-deepmind/sonnet ``examples/vqvae_example.ipynb``:
+``recon_error = mean((x_recon - x)^2) / data_variance``, ``data_variance =
+np.var(train_images / 255.0)``; the commitment term is not divided). That sets the
+reconstruction/commitment balance the reference's beta = 0.25 was tuned for: on CIFAR-10 the
+variance is about 0.063 (the example prints 0.0634), so the plain MSE would weigh the
+reconstruction about 16x less. The codebook is :class:`~genlab.models.vqvae.quantizer.EMAVectorQuantizer`.
 New images need a learned prior over the code grid: train ``model=vqvae_prior`` on this
 checkpoint. This module's own ``generate`` decodes codes drawn independently per position from
 the codebook's usage frequencies (a unigram prior: shows what the codes hold, not a model of
@@ -16,6 +22,8 @@ images).
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 
 import hydra.utils
@@ -23,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlab.checks.errors import ConfigError
 from genlab.data.iteration import iterate_images
+from genlab.data.tensor_dataset import ImageBatch
 from genlab.models.base import GenerativeModule, build_optimizer
 from genlab.models.vqvae.config import DOWNSAMPLING, VQVAEConfig
 from genlab.models.vqvae.nets import VQDecoder, VQEncoder
@@ -40,6 +50,50 @@ def configure_optimizers(module, parameters):
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
 
+log = logging.getLogger(__name__)
+
+
+_LEVELS = torch.arange(256, dtype=torch.float64) / 255.0  # the 8-bit pixel values in [0, 1]
+
+
+def _batch_moments(images: Tensor) -> tuple[int, float, float]:
+    """(count, mean, sum of squared deviations) of the pixel values of ``images`` in [0, 1]
+    (uint8: i / 255, counted exactly by value; float: as they are), in fp64."""
+    if images.dtype == torch.uint8:
+        counts = torch.bincount(images.flatten().long(), minlength=256).double()
+        n = int(counts.sum().item())
+        mean = float((counts * _LEVELS).sum() / n)
+        return n, mean, float((counts * (_LEVELS - mean).pow(2)).sum())
+    x = images.double()
+    mean = x.mean().item()
+    return x.numel(), mean, (x - mean).pow(2).sum().item()
+
+
+def training_data_variance(datamodule, batch_size: int = 1024) -> tuple[float, int]:
+    """(variance, number of images) of the pixel values in [0, 1] of ``datamodule``'s
+    training split as stored (before any augmentation or dynamic binarisation), every pixel
+    and channel pooled: the population variance, as the Sonnet example's
+    ``np.var(train_images / 255.0)``. Batches merge by Chan et al.'s pairwise update, in fp64;
+    8-bit images are counted by value (exact and fast)."""
+    dataset = datamodule.dataset("train")
+    count, mean, m2 = 0, 0.0, 0.0
+    for start in range(0, len(dataset), batch_size):
+        indices = list(range(start, min(start + batch_size, len(dataset))))
+        batch = dataset.__getitems__(indices) if hasattr(dataset, "__getitems__") else None
+        if isinstance(batch, ImageBatch):  # genlab's in-memory splits: one indexing operation
+            images = batch.images
+        else:
+            images = torch.stack([torch.as_tensor(dataset[i][0]) for i in indices])
+        n, batch_mean, batch_m2 = _batch_moments(images)
+        delta, total = batch_mean - mean, count + n
+        mean += delta * n / total
+        m2 += batch_m2 + delta * delta * count * n / total
+        count = total
+    if count == 0:
+        raise ConfigError("model.data_variance", None, "a number (the training split is empty)")
+    return m2 / count, len(dataset)
+
+
 def psnr(mse: Tensor) -> Tensor:
     """Peak signal-to-noise ratio in dB of images in [0, 1]: 10 log10(1 / mse)."""
     return 10.0 * torch.log10(1.0 / mse.clamp(min=1e-12))
@@ -48,9 +102,16 @@ def psnr(mse: Tensor) -> Tensor:
 class VQVAE(GenerativeModule):
     """VQ-VAE with an EMA codebook, commitment loss and dead-code restarts (module docstring).
 
-    Logged: ``train/{loss,recon_mse,commitment,perplexity,codebook_usage,restarted_codes}``,
+    Logged: ``train/{loss,recon_mse,recon_loss,commitment,perplexity,codebook_usage,
+    restarted_codes}`` (``recon_loss``: the loss's reconstruction term, ``recon_mse`` divided
+    by the data variance with ``recon_scale=data_variance``),
     ``val/{loss,recon_mse,psnr,perplexity,codebook_usage}``; ``genlab.eval`` adds
     ``test/{recon_mse,psnr,perplexity,codebook_usage}``.
+
+    With ``recon_scale=data_variance`` the variance is the ``data_variance`` buffer (in the
+    checkpoint): ``model.data_variance`` when given, else computed once from the training split
+    at the start of fitting (:meth:`on_fit_start`; a resumed run keeps the checkpoint's) and
+    then also written into the checkpoint's ``hyper_parameters``.
     """
 
     config_class = VQVAEConfig
@@ -71,6 +132,11 @@ class VQVAE(GenerativeModule):
             cfg.ema_epsilon,
             cfg.dead_code_threshold,
         )
+        self._variance_checked = cfg.recon_scale == "none"
+        if cfg.recon_scale == "data_variance":
+            known = cfg.data_variance is not None
+            value = float(cfg.data_variance) if known else math.nan
+            self.register_buffer("data_variance", torch.tensor(value, dtype=torch.float64))
 
     @property
     def code_grid(self) -> tuple[int, int]:
@@ -84,12 +150,59 @@ class VQVAE(GenerativeModule):
         out["recon"] = torch.sigmoid(self.decoder(out["z_q"]).float())
         return out
 
+    def recon_loss(self, recon_mse: Tensor) -> Tensor:
+        """The loss's reconstruction term: ``recon_mse``, divided by the data variance with
+        ``recon_scale=data_variance``."""
+        if self.config.recon_scale == "none":
+            return recon_mse
+        if not self._variance_checked:  # one host sync per model, not per step
+            if math.isnan(float(self.data_variance)):
+                raise ConfigError(
+                    "model.data_variance",
+                    None,
+                    "a number when the model runs outside genlab.train's fitting (fitting "
+                    "computes it from the training split first)",
+                )
+            self._variance_checked = True
+        return recon_mse / self.data_variance.to(recon_mse.dtype)
+
+    def on_fit_start(self) -> None:
+        """``recon_scale=data_variance`` without a value (given or restored from the resumed
+        checkpoint): the variance of the training split's pixels, computed on global rank 0
+        and broadcast, stored in the buffer and the checkpoint's ``hyper_parameters``."""
+        if self.config.recon_scale != "data_variance":
+            return
+        if not math.isnan(float(self.data_variance)):
+            value = float(self.data_variance)
+        else:
+            trainer = self.trainer
+            datamodule = getattr(trainer, "datamodule", None)
+            if datamodule is None:
+                raise ConfigError(
+                    "model.data_variance", None, "a number when fitting without a datamodule"
+                )
+            value, images = (
+                training_data_variance(datamodule) if trainer.is_global_zero else (0.0, 0)
+            )
+            value = float(trainer.strategy.broadcast(value, src=0))
+            if trainer.is_global_zero:
+                log.info(
+                    f"model.data_variance={value:.6g}: the variance of the pixel values of the "
+                    f"{images} training images; the reconstruction MSE is divided by it"
+                )
+            self.data_variance.fill_(value)
+        self._variance_checked = True
+        self.config = dataclasses.replace(self.config, data_variance=value)
+        self.hparams["data_variance"] = value  # in every checkpoint's hyper_parameters
+
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         out = self(x)
         recon_mse = F.mse_loss(out["recon"], x.float())
+        recon_loss = self.recon_loss(recon_mse)
         return {
-            "loss": recon_mse + self.config.commitment_cost * out["commitment"],
+            "loss": recon_loss + self.config.commitment_cost * out["commitment"],
             "recon_mse": recon_mse,
+            "recon_loss": recon_loss,
             "commitment": out["commitment"],
             "perplexity": out["perplexity"],
             "codebook_usage": out["usage"],
@@ -175,5 +288,5 @@ class VQVAE(GenerativeModule):
             "val/codebook_usage": out["usage"],
         }
         self.log_dict(logs, sync_dist=True)
-        loss = mse.mean() + self.config.commitment_cost * out["commitment"]
+        loss = self.recon_loss(mse.mean()) + self.config.commitment_cost * out["commitment"]
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
