@@ -11,6 +11,11 @@ What those numbers measured (reference data, split and fingerprint, N real, N fa
 network with its weights' sha256, KID subsets: :meth:`genlab.metrics.SampleQuality.protocol`) is
 written by rank 0 to ``<trainer.default_root_dir>/sample_quality.json`` (the run directory under
 ``genlab.train``; :mod:`genlab.report.protocol`), which ``genlab.compare`` reads.
+
+With ``at_start=True`` the model is also scored once before its first training step (a fresh
+run, global step 0: the untrained generator), with the same settings, seed and latents, and
+logged as ``untrained/fid``, ``untrained/kid``, ... at step 0: the level a short run's
+``val/fid`` must be read against (an untrained generator already scores a finite FD).
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ import torch
 from genlab.checks.errors import ConfigError
 from genlab.metrics.sample_quality import OUTPUT_KEYS, SampleQuality, eval_mode
 from genlab.report.protocol import PROTOCOL_FILE, record_protocol
+
+#: Prefix of the untrained model's scores (``at_start=True``), logged at step 0.
+START_PREFIX = "untrained/"
 
 
 class SampleQualityCallback(pl.Callback):
@@ -56,6 +64,11 @@ class SampleQualityCallback(pl.Callback):
             epoch on its own; 10 keep the mean and give a usable std for monitoring.
         protocol_file: where rank 0 records the protocol of the logged numbers (JSON); a
             relative path is relative to ``trainer.default_root_dir``; ``None`` = nowhere.
+        at_start: also score the model before training (``on_train_start`` of a fresh run,
+            global step 0; skipped when resuming) and send the results straight to the loggers
+            as ``untrained/<metric>`` at step 0 (:data:`START_PREFIX`); kept in
+            :attr:`start_results`. Not in ``trainer.callback_metrics``: checkpoint monitors and
+            best-value tracking see only the trained model's ``val/*``.
         settings: the other keyword arguments of :class:`genlab.metrics.SampleQuality`
             (``features``, ``dataset``, ``metrics``, ``num_samples``, ``batch_size``,
             ``num_real``, ``real_split``, ``cache_dir``, ``kid_subset_size``, ``is_splits``,
@@ -70,6 +83,7 @@ class SampleQualityCallback(pl.Callback):
         kid_subsets: int = 10,
         prefix: str = "val/",
         protocol_file: str | os.PathLike | None = PROTOCOL_FILE,
+        at_start: bool = False,
         **settings: Any,
     ):
         super().__init__()
@@ -87,7 +101,12 @@ class SampleQualityCallback(pl.Callback):
             raise ConfigError(
                 "metrics.every_n_epochs", every_n_epochs, "an integer >= 0 (0 disables)"
             )
+        if not isinstance(at_start, bool):
+            raise ConfigError("callbacks.sample_quality.at_start", at_start, "true or false")
         self.every_n_epochs = every_n_epochs
+        self.at_start = at_start
+        #: The untrained model's results (``at_start=True``, fresh run), without prefix.
+        self.start_results: dict[str, float] = {}
         self.prefix = str(prefix)
         self.protocol_file = None if protocol_file in (None, "") else Path(protocol_file)
         self.sample_quality = SampleQuality(kid_subsets=kid_subsets, **settings)
@@ -138,9 +157,11 @@ class SampleQualityCallback(pl.Callback):
             return self.protocol_file
         return Path(trainer.default_root_dir) / self.protocol_file
 
-    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._last_epoch = trainer.current_epoch
-        t0 = time.perf_counter()
+    def _evaluate(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, record: bool
+    ) -> dict[str, float]:
+        """Rank 0 computes (and, with ``record``, records the protocol); every rank gets the
+        results (or rank 0's error, raised on every rank)."""
         results: dict[str, float] | None = None
         protocol: dict[str, Any] | None = None
         error: str | None = None
@@ -149,7 +170,7 @@ class SampleQualityCallback(pl.Callback):
             try:
                 results, protocol = self._compute(trainer, pl_module)
                 path = self.protocol_path(trainer)
-                if path is not None:
+                if record and path is not None:
                     record_protocol(path, protocol, trainer.current_epoch, self.logged_names())
             except Exception as e:  # re-raised below, after telling the other ranks
                 error, exc = f"{type(e).__name__}: {e}", e
@@ -161,6 +182,12 @@ class SampleQualityCallback(pl.Callback):
             raise RuntimeError(f"sample-quality metrics failed on rank 0: {error}")
         assert results is not None and protocol is not None
         self.last_protocol = dict(protocol)
+        return results
+
+    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_epoch = trainer.current_epoch
+        t0 = time.perf_counter()
+        results = self._evaluate(trainer, pl_module, record=True)
         for name in self.sample_quality.metrics:
             for key in OUTPUT_KEYS[name]:
                 pl_module.log(
@@ -182,6 +209,19 @@ class SampleQualityCallback(pl.Callback):
         self._last_epoch = None
         if self.every_n_epochs and trainer.is_global_zero:
             self.sample_quality.real_features(self._datamodule(trainer), device=pl_module.device)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.at_start or self.every_n_epochs == 0 or trainer.global_step != 0:
+            return
+        results = self._evaluate(trainer, pl_module, record=False)
+        self.start_results = dict(results)
+        logged = {
+            f"{START_PREFIX}{key}": float(results[key])
+            for name in self.sample_quality.metrics
+            for key in OUTPUT_KEYS[name]
+        }
+        for logger in trainer.loggers:  # straight to the loggers: step 0, not an epoch's value
+            logger.log_metrics(logged, step=0)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.every_n_epochs == 0:
