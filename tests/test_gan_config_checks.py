@@ -84,3 +84,43 @@ def test_cli_refuses_penalty_with_batch_norm_in_one_line(tmp_path):
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert "model.discriminator.norm='batch'" in lines[0] and "model.gp_weight=10" in lines[0]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_ema_kimg_and_ema_decay_together_are_refused_naming_both_keys():
+    with pytest.raises(ConfigError) as info:
+        GANConfig(**SHAPE, ema_decay=0.999, ema_kimg=10)
+    message = str(info.value)
+    assert "model.ema_kimg=10" in message and "model.ema_decay=0.999" in message
+    assert "model.ema_decay=null" in message  # the fix
+    assert GANConfig(**SHAPE, ema_kimg=10, ema_rampup=0.05).ema_kimg == 10
+
+
+@pytest.mark.parametrize(
+    "settings, key",
+    [
+        ({"ema_rampup": 0.05}, "model.ema_rampup=0.05"),  # a ramp-up of which half-life?
+        ({"ema_kimg": 0}, "model.ema_kimg=0"),
+        ({"ema_kimg": 10, "ema_rampup": -1}, "model.ema_rampup=-1"),
+        ({"lazy_reg": "lazy"}, "model.lazy_reg='lazy'"),
+        ({"ema_buffers": "mean"}, "model.ema_buffers='mean'"),
+    ],
+)
+def test_bad_ema_or_lazy_reg_settings_name_the_key(settings, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        GANConfig(**SHAPE, **settings)
+
+
+def test_separate_lazy_reg_needs_the_betas_it_corrects():
+    """lazy_reg=separate raises D's betas to k/(k+1) when R1 is lazy: an optimizer spec
+    without betas is refused (fused needs none)."""
+    sgd = {"_target_": "torch.optim.SGD", "lr": 0.01}
+    disc = {"arch": "dcgan", "norm": "none"}
+    lazy = dict(**SHAPE, discriminator=disc, optimizer_d=sgd, r1_gamma=1.0, r1_every=4)
+    with pytest.raises(ConfigError, match=r"model\.optimizer_d\.betas=None .*lazy_reg=fused"):
+        GANConfig(**lazy)
+    assert GANConfig(**lazy, lazy_reg="fused").lazy_reg_intervals() == {}
+    assert GANConfig(**{**lazy, "optimizer_d": _adam()}).lazy_reg_intervals() == {"d": 4}
+
+
+def _adam():
+    return {"_target_": "torch.optim.Adam", "lr": 2e-4, "betas": [0.0, 0.99]}

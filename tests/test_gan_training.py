@@ -177,7 +177,9 @@ def test_ema_copies_during_warm_up_then_averages_and_is_used_for_sampling():
 def test_resumed_run_matches_uninterrupted_run(tmp_path):
     """2 epochs straight == 1 epoch + resume from last.ckpt to 2 epochs: weights, EMA,
     optimizer and scheduler state and counters. n_critic=2 over 3-batch epochs puts a generator
-    step across the epoch boundary; lazy R1 and the EMA warm-up span it too."""
+    step across the epoch boundary; lazy R1 (its own D step with the corrected Adam, r1gan's
+    lazy_reg=separate) and the ramped-up EMA by half-life in images span it too (beta 0.25 and
+    0.5 at generator steps 2 and 3, from the images seen, i.e. the restored d_steps)."""
     from conftest import FAST
 
     recipe = [
@@ -187,6 +189,9 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
         "model.n_critic=2",
         "model.r1_every=2",
         "model.ema_start=1",
+        "model.ema_decay=null",
+        "model.ema_kimg=0.05",  # 50 images: the ramp-up (0.5 x 16, 0.5 x 32) sets beta here
+        "model.ema_rampup=0.5",
         "model.discriminator.norm=layer",  # batch norm + R1 is refused; G's batch norm stays
         "model.scheduler_g={_target_: torch.optim.lr_scheduler.StepLR, step_size: 1, gamma: 0.9}",
     ]

@@ -31,6 +31,22 @@ from genlab.nets.catalog import (
 # genlab.augment.policy): this module imports no torch, so a bad value is refused before any
 # heavy import. The arch -> class tables are genlab.nets.zoo.GENERATORS / DISCRIMINATORS.
 AUGMENTS = ("none", "diffaugment", "ada")
+LAZY_REG_MODES = ("separate", "fused")  # model.lazy_reg
+EMA_BUFFERS = ("average", "copy")  # model.ema_buffers
+
+
+def lazy_reg_ratio(interval: int) -> float:
+    """stylegan2-ada-pytorch's ``mb_ratio = k / (k + 1)`` of a regulariser applied every k steps
+    in its own optimizer step: that network's Adam runs with ``lr * ratio`` and
+    ``betas ** ratio`` (training/training_loop.py, "Lazy regularization")."""
+    return interval / (interval + 1)
+
+
+def lazy_reg_optimizer(spec: dict[str, Any], interval: int) -> dict[str, Any]:
+    """The optimizer spec with the lazy-regularisation correction of :func:`lazy_reg_ratio`:
+    ``lr * ratio`` and every beta ``** ratio``."""
+    ratio = lazy_reg_ratio(interval)
+    return {**spec, "lr": spec["lr"] * ratio, "betas": [b**ratio for b in spec["betas"]]}
 
 
 def check_net_spec(name: str, spec: dict[str, Any], image_size: int) -> str:
@@ -122,10 +138,34 @@ class GANConfig:
         gp_weight: WGAN-GP gradient penalty weight (0 = off). With ``gp_weight > 0`` or
             ``r1_gamma > 0`` the discriminator must not use batch norm (``ConfigError``).
         r1_gamma: R1 penalty gamma on reals (0 = off); the penalty is gamma/2 * ||grad||^2.
-        r1_every: lazy R1: apply every k discriminator steps, scaled by k.
-        ema_decay: EMA of the generator weights and buffers (null = off); ``generate`` (samples,
-            metrics, ``genlab.sample``) uses it when on. Only G is averaged, once per applied
-            generator step; it is part of the state dict (saved, restored on resume).
+        r1_every: lazy R1: apply every k discriminator steps, scaled by k (1 = every step, in
+            the main D step).
+        lazy_reg: how a lazy regulariser (R1 with ``r1_every`` = k > 1, path length with
+            ``pl_every`` = k > 1) is applied on its k-th step. ``separate`` (StyleGAN2,
+            stylegan2-ada-pytorch's ``Dreg``/``Greg`` phases): its own optimizer step after the
+            main one, on the same batch, weighted by k, and that network's optimizer built with
+            ``lr * k/(k+1)`` and ``betas ** (k/(k+1))`` (both steps use it; the key keeps the
+            uncorrected values). ``fused``: added to the main step's loss, weighted by k, no
+            correction. A network without an active regulariser (``r1_gamma: 0``,
+            ``pl_weight: 0``) or with k = 1 is never corrected.
+        ema_decay: constant decay of the EMA of the generator weights and buffers (null = off
+            unless ``ema_kimg`` is set); ``generate`` (samples, metrics, ``genlab.sample``)
+            uses the EMA when on. Only G is averaged, once per applied generator step; it is
+            part of the state dict (saved, restored on resume).
+        ema_kimg: EMA half-life in thousands of real images, stylegan2-ada-pytorch's
+            ``ema_kimg`` (null = use ``ema_decay``; setting both is a ConfigError). Each
+            generator step then averages with ``beta = 0.5 ** (n / (ema_kimg * 1000))``, n =
+            the real images of that step over all processes (``n_critic`` x batch x world
+            size), so the half-life does not depend on the batch size or the number of GPUs.
+        ema_rampup: with ``ema_kimg``: the half-life is at most ``ema_rampup`` times the real
+            images seen before this step (stylegan2-ada-pytorch's ``ema_rampup``; its cifar
+            config: 0.05), so the early EMA tracks G; null = the full half-life from step 1.
+            Images seen come from the step counters (``d_steps`` x global batch), so a resumed
+            run continues the same schedule.
+        ema_buffers: what the EMA generator does with G's buffers at each update: ``average``
+            them like the weights (batch-norm statistics; BigGAN-PyTorch's EMA) or ``copy`` them
+            (stylegan2-ada-pytorch's G_ema, mmagic's ``update_buffers=False``: StyleGAN2's
+            running mean of w, the truncation target, is G's own).
         ema_start: warm-up: for the first ``ema_start`` generator steps the EMA copies G.
         compile: ``torch.compile`` the networks (a bool; false = eager).
         channels_last: ``channels_last`` memory format for the conv nets (a bool).
@@ -152,7 +192,11 @@ class GANConfig:
     gp_weight: float = 0.0
     r1_gamma: float = 0.0
     r1_every: int = 1
+    lazy_reg: str = "separate"
     ema_decay: float | None = None
+    ema_kimg: float | None = None
+    ema_rampup: float | None = None
+    ema_buffers: str = "average"
     ema_start: int = 0
     augment: str = "none"
     augment_policy: str = "color,translation,cutout"
@@ -183,19 +227,70 @@ class GANConfig:
         self._check_regularisers(g_arch)
         check_optimizer("model.optimizer_g", self.optimizer_g)
         check_optimizer("model.optimizer_d", self.optimizer_d)
+        for net, interval in self.lazy_reg_intervals().items():
+            key = f"model.optimizer_{net}.betas"
+            betas = (self.optimizer_g if net == "g" else self.optimizer_d).get("betas")
+            ok = isinstance(betas, list | tuple) and all(number(b) and 0 <= b < 1 for b in betas)
+            require(
+                ok,
+                key,
+                betas,
+                f"a list of betas in [0, 1) (model.lazy_reg=separate raises them to the power "
+                f"k/(k+1), k={interval}), or model.lazy_reg=fused",
+            )
         for key in ("n_critic", "r1_every"):
             check_int(f"model.{key}", getattr(self, key))
         check_bool("model.reuse_fakes", self.reuse_fakes)
         for key in ("gp_weight", "r1_gamma"):
             check_non_negative(f"model.{key}", getattr(self, key))
         check_penalty_norm(self.gp_weight, self.r1_gamma, norm)
-        if self.ema_decay is not None:
-            ok = number(self.ema_decay) and 0.0 < self.ema_decay < 1.0
-            require(ok, "model.ema_decay", self.ema_decay, "null or a number in (0, 1)")
+        self._check_ema()
         if self.conditional:
             ok = positive_int(self.num_classes)
             require(ok, "model.num_classes", self.num_classes, "an integer >= 1 (labelled data)")
         check_speed_options(self)
+
+    def _check_ema(self) -> None:
+        """``ema_decay`` (constant) or ``ema_kimg`` (half-life in images, ``ema_rampup``)."""
+        if self.ema_decay is not None:
+            ok = number(self.ema_decay) and 0.0 < self.ema_decay < 1.0
+            require(ok, "model.ema_decay", self.ema_decay, "null or a number in (0, 1)")
+        if self.ema_kimg is not None:
+            ok = number(self.ema_kimg) and self.ema_kimg > 0
+            require(ok, "model.ema_kimg", self.ema_kimg, "null or a number > 0 (kimg)")
+            if self.ema_decay is not None:
+                raise ConfigError(
+                    "model.ema_kimg",
+                    self.ema_kimg,
+                    f"null with model.ema_decay={self.ema_decay} (a constant decay and a "
+                    "half-life in images are two ways to set the same EMA); set "
+                    "model.ema_decay=null to use ema_kimg, or model.ema_kimg=null",
+                )
+        if self.ema_rampup is not None:
+            ok = number(self.ema_rampup) and self.ema_rampup > 0
+            require(ok, "model.ema_rampup", self.ema_rampup, "null or a number > 0 (e.g. 0.05)")
+            require(
+                self.ema_kimg is not None,
+                "model.ema_rampup",
+                self.ema_rampup,
+                "null unless model.ema_kimg is set (the ramp-up limits the half-life in images)",
+            )
+        check_int("model.ema_start", self.ema_start, minimum=0)
+        ok = self.ema_buffers in EMA_BUFFERS
+        require(ok, "model.ema_buffers", self.ema_buffers, f"one of {list(EMA_BUFFERS)}")
+
+    def lazy_reg_intervals(self) -> dict[str, int]:
+        """``{"d": r1_every, "g": pl_every}`` for each network whose regulariser runs as its
+        own optimizer step (``lazy_reg: separate``, weight > 0, interval > 1): these
+        optimizers get the k/(k+1) correction."""
+        if self.lazy_reg != "separate":
+            return {}
+        intervals = {}
+        if self.r1_gamma > 0 and self.r1_every > 1:
+            intervals["d"] = self.r1_every
+        if self.pl_weight > 0 and self.pl_every > 1:
+            intervals["g"] = self.pl_every
+        return intervals
 
     def _check_regularisers(self, g_arch: str) -> None:
         """Augmentation, orthogonal and path-length settings."""
@@ -216,6 +311,8 @@ class GANConfig:
             check_non_negative(f"model.{key}", getattr(self, key))
         for key in ("pl_every", "pl_batch_shrink"):
             check_int(f"model.{key}", getattr(self, key))
+        modes = list(LAZY_REG_MODES)
+        require(self.lazy_reg in modes, "model.lazy_reg", self.lazy_reg, f"one of {modes}")
         if self.pl_weight > 0 and g_arch != "stylegan2":
             raise ConfigError(
                 "model.pl_weight", self.pl_weight, "0 unless model.generator.arch=stylegan2"

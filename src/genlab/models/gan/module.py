@@ -1,5 +1,13 @@
 """GAN LightningModule: manual optimisation, n_critic discriminator steps per generator step.
 
+Lazy regularisation (``model.lazy_reg: separate``, the default, as stylegan2-ada-pytorch's
+``Dreg``/``Greg`` phases): on every ``r1_every``-th batch the R1 penalty is its own D optimizer
+step after the main one, and on every ``pl_every``-th generator step the path-length penalty its
+own G step; those optimizers run with ``lr * k/(k+1)`` and ``betas ** (k/(k+1))``.
+
+EMA of G: a constant ``ema_decay`` or a half-life in images (``ema_kimg``, ``ema_rampup``), whose
+images seen are ``d_steps`` x the global batch, so they come back with the counters on resume.
+
 Step counting (Lightning issue 17958): Lightning's ``trainer.global_step`` counts optimizer
 steps. Here only *generator* steps reach Lightning's counter (discriminator steps go through
 ``strategy.optimizer_step`` directly), so ``trainer.global_step == g_steps`` and
@@ -12,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from genlab.augment.ada import AdaptiveAugment
 from genlab.augment.diffaugment import DiffAugment
@@ -21,7 +29,7 @@ from genlab.compat import optimizer_step_uncounted
 from genlab.images import signed_to_unit, unit_to_signed
 from genlab.losses.gan import GAN_LOSSES, gradient_penalty, r1_penalty
 from genlab.models.base import GenerativeModule, build_optimizer
-from genlab.models.gan.config import GANConfig
+from genlab.models.gan.config import GANConfig, lazy_reg_optimizer
 from genlab.models.latents import normal_latents
 from genlab.nets.layers import orthogonal_regularization
 from genlab.nets.stylegan2 import PathLengthPenalty
@@ -64,6 +72,36 @@ def build_augment(cfg: GANConfig) -> nn.Module | None:
     return None
 
 
+class LerpEMA:
+    """``AveragedModel``'s ``multi_avg_fn``: ``ema <- beta * ema + (1 - beta) * model`` with the
+    ``beta`` set before each update (a constant ``ema_decay`` or a per-step ``ema_kimg``
+    beta). For a constant beta the same arithmetic as ``get_ema_multi_avg_fn(beta)``."""
+
+    def __init__(self, beta: float = 0.0):
+        self.beta = beta
+
+    @torch.no_grad()
+    def __call__(self, ema_params, model_params, _num_averaged) -> None:
+        beta = self.beta
+        if torch.is_floating_point(ema_params[0]) or torch.is_complex(ema_params[0]):
+            torch._foreach_lerp_(ema_params, model_params, 1 - beta)
+        else:
+            for p_ema, p_model in zip(ema_params, model_params, strict=True):
+                p_ema.copy_(p_ema * beta + p_model * (1 - beta))
+
+
+def ema_beta(
+    ema_kimg: float, ema_rampup: float | None, images_seen: int, step_images: int
+) -> float:
+    """stylegan2-ada-pytorch's EMA decay for a step of ``step_images`` images after
+    ``images_seen`` (training/training_loop.py): ``ema_nimg = ema_kimg * 1000``, at most
+    ``images_seen * ema_rampup`` with a ramp-up, ``beta = 0.5 ** (step_images / ema_nimg)``."""
+    ema_nimg = ema_kimg * 1000
+    if ema_rampup is not None:
+        ema_nimg = min(ema_nimg, images_seen * ema_rampup)
+    return 0.5 ** (step_images / max(ema_nimg, 1e-8))
+
+
 class GAN(GenerativeModule):
     """Generator G and discriminator D trained adversarially with the loss named by ``loss``.
 
@@ -94,11 +132,15 @@ class GAN(GenerativeModule):
         self.path_length = PathLengthPenalty() if cfg.pl_weight > 0 else None
         self.style_based = cfg.generator["arch"] == "stylegan2"  # truncation acts on w
         self._last_pl: torch.Tensor | None = None  # path-length penalty of this G step (logged)
+        # lazy regularisers in their own optimizer steps ({"d": r1_every, "g": pl_every})
+        self.lazy_reg_intervals = cfg.lazy_reg_intervals()
         self.generator_ema = None
-        if cfg.ema_decay is not None:
-            ema_fn = get_ema_multi_avg_fn(cfg.ema_decay)
-            self.generator_ema = AveragedModel(
-                self.generator, multi_avg_fn=ema_fn, use_buffers=True
+        if cfg.ema_decay is not None or cfg.ema_kimg is not None:
+            self._ema_fn = LerpEMA(cfg.ema_decay if cfg.ema_decay is not None else 0.0)
+            self.generator_ema = AveragedModel(  # use_buffers=False: buffers copied from G
+                self.generator,
+                multi_avg_fn=self._ema_fn,
+                use_buffers=cfg.ema_buffers == "average",
             )
             self.generator_ema.requires_grad_(False)
         self.d_steps = 0  # discriminator steps = training batches seen
@@ -203,8 +245,13 @@ class GAN(GenerativeModule):
     # -- training ----------------------------------------------------------------------------
     def configure_optimizers(self):
         cfg = self.config
-        opt_d = build_optimizer(cfg.optimizer_d, self.discriminator.parameters())
-        opt_g = build_optimizer(cfg.optimizer_g, self.generator.parameters())
+        spec_d, spec_g = cfg.optimizer_d, cfg.optimizer_g
+        if "d" in self.lazy_reg_intervals:  # lazy_reg=separate: lr * k/(k+1), betas ** k/(k+1)
+            spec_d = lazy_reg_optimizer(spec_d, self.lazy_reg_intervals["d"])
+        if "g" in self.lazy_reg_intervals:
+            spec_g = lazy_reg_optimizer(spec_g, self.lazy_reg_intervals["g"])
+        opt_d = build_optimizer(spec_d, self.discriminator.parameters())
+        opt_g = build_optimizer(spec_g, self.generator.parameters())
         configs = []
         for optimizer, spec in ((opt_d, cfg.scheduler_d), (opt_g, cfg.scheduler_g)):
             config = {"optimizer": optimizer}
@@ -227,7 +274,8 @@ class GAN(GenerativeModule):
         """D losses on a real batch (B, C, H, W) in [-1, 1] and as many fakes (B, C, H, W):
         ``fake`` (detached) when given, else fresh ones; D sees both through
         :meth:`discriminate` (the augmentation), penalties included (ADA: R1 on the
-        un-augmented reals through the augmentation, as stylegan2-ada-pytorch)."""
+        un-augmented reals through the augmentation, as stylegan2-ada-pytorch). R1 is in this
+        loss on its lazy steps unless it is a separate step (:meth:`r1_loss`)."""
         cfg = self.config
         if fake is None:
             with torch.no_grad():
@@ -247,14 +295,40 @@ class GAN(GenerativeModule):
             gp = gradient_penalty(self.discriminate, real, fake, labels)
             loss_d = loss_d + cfg.gp_weight * gp
             out["gp"] = gp.detach()
-        if cfg.r1_gamma > 0 and self.d_steps % cfg.r1_every == 0:  # lazy R1 (d_steps = batches)
-            r1 = r1_penalty(self.discriminate, real, labels)
-            loss_d = loss_d + 0.5 * cfg.r1_gamma * cfg.r1_every * r1
-            out["r1"] = r1.detach()
+        if self._r1_turn() and "d" not in self.lazy_reg_intervals:  # fused into the D step
+            r1_loss, out["r1"] = self.r1_loss(real, labels)
+            loss_d = loss_d + r1_loss
         out["d_real"] = torch.sigmoid(real_logits).mean()
         out["d_fake"] = torch.sigmoid(fake_logits).mean()
         out["loss_d_total"] = loss_d
         return out
+
+    def _r1_turn(self) -> bool:
+        """This batch regularises D with R1 (lazy: every ``r1_every``-th; d_steps = batches)."""
+        return self.config.r1_gamma > 0 and self.d_steps % self.config.r1_every == 0
+
+    def _pl_turn(self) -> bool:
+        """This generator step regularises the path length (every ``pl_every``-th)."""
+        return self.path_length is not None and self.g_steps % self.config.pl_every == 0
+
+    def r1_loss(self, real: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(gamma/2 * r1_every * R1, R1 detached)`` on the reals (B, C, H, W) in [-1, 1]."""
+        cfg = self.config
+        r1 = r1_penalty(self.discriminate, real, labels)
+        return 0.5 * cfg.r1_gamma * cfg.r1_every * r1, r1.detach()
+
+    def path_length_loss(self, batch_size: int, device: torch.device, labels) -> torch.Tensor:
+        """``pl_weight * pl_every * penalty`` on ``batch_size // pl_batch_shrink`` fresh latents
+        (fp32: the Jacobian-vector product is not loss-scaled under 16-mixed); logged as
+        ``train/pl``."""
+        cfg = self.config
+        n = max(1, batch_size // cfg.pl_batch_shrink)
+        pl_labels = None if labels is None else labels[:n]
+        with torch.autocast(device_type=device.type, enabled=False):
+            images, ws = self.generator(self.sample_latent(n), pl_labels, return_ws=True)
+            penalty = self.path_length(images, ws).mean()
+        self._last_pl = penalty.detach()
+        return cfg.pl_weight * cfg.pl_every * penalty
 
     def generator_step(
         self, real: torch.Tensor, labels, fake: torch.Tensor | None = None
@@ -263,22 +337,16 @@ class GAN(GenerativeModule):
         the loss object scores them (and, if relativistic, the real batch (B, C, H, W) in
         [-1, 1]) with D through the augmentation. Plus BigGAN's
         orthogonal regularisation of G (``ortho_reg``) and StyleGAN2's lazy path-length
-        penalty (``pl_weight`` every ``pl_every`` generator steps, scaled by ``pl_every``)."""
+        penalty (``pl_weight`` every ``pl_every`` generator steps, scaled by ``pl_every``) unless
+        it is a separate step (:meth:`path_length_loss`)."""
         cfg = self.config
         if fake is None:
             fake = self.generator(self.sample_latent(real.size(0)), labels)
         loss = self.loss_fns.generator_terms(self.discriminate, real, fake, labels)["loss_g"]
         if cfg.ortho_reg > 0:
             loss = loss + orthogonal_regularization(self.generator, cfg.ortho_reg).to(loss)
-        if self.path_length is not None and self.g_steps % cfg.pl_every == 0:
-            n = max(1, real.size(0) // cfg.pl_batch_shrink)
-            pl_labels = None if labels is None else labels[:n]
-            # fp32 (autocast off): the Jacobian-vector product is not loss-scaled under 16-mixed
-            with torch.autocast(device_type=real.device.type, enabled=False):
-                images, ws = self.generator(self.sample_latent(n), pl_labels, return_ws=True)
-                penalty = self.path_length(images, ws).mean()
-            self._last_pl = penalty.detach()
-            loss = loss + cfg.pl_weight * cfg.pl_every * penalty.to(loss)
+        if self._pl_turn() and "g" not in self.lazy_reg_intervals:  # fused into the G step
+            loss = loss + self.path_length_loss(real.size(0), real.device, labels).to(loss)
         return loss
 
     def _sync_gradients(self, module: nn.Module) -> None:
@@ -330,6 +398,9 @@ class GAN(GenerativeModule):
         self.toggle_optimizer(opt_d)
         out_d = self.discriminator_step(real, labels, None if fake is None else fake.detach())
         self._optimize(opt_d, out_d.pop("loss_d_total"), self.discriminator, counted=False)
+        if "d" in self.lazy_reg_intervals and self._r1_turn():  # Dreg: R1 in its own step
+            r1_loss, out_d["r1"] = self.r1_loss(real, labels)
+            self._optimize(opt_d, r1_loss, self.discriminator, counted=False)
         self.untoggle_optimizer(opt_d)
         self.d_steps += 1
 
@@ -339,9 +410,12 @@ class GAN(GenerativeModule):
             self.toggle_optimizer(opt_g)
             loss_g = self.generator_step(real, labels, fake)
             applied = self._optimize(opt_g, loss_g, self.generator, counted=True)
+            if "g" in self.lazy_reg_intervals and self._pl_turn():  # Greg: its own step
+                pl_loss = self.path_length_loss(real.size(0), real.device, labels)
+                self._optimize(opt_g, pl_loss, self.generator, counted=False)
             self.untoggle_optimizer(opt_g)
             self.g_steps += 1
-            self._after_generator_step(applied)
+            self._after_generator_step(applied, real.size(0) * self.trainer.world_size)
             logs["train/loss_g"] = loss_g.detach()
             if self._last_pl is not None:
                 logs["train/pl"] = self._last_pl
@@ -357,8 +431,21 @@ class GAN(GenerativeModule):
         logs["train/loss_d"] = loss_d
         self.log_train_scalars(logs, prog_bar=("train/loss_d",))  # on the steps Lightning writes
 
-    def _after_generator_step(self, applied: bool) -> None:
-        """LR schedulers (both) and the EMA advance once per *applied* generator step."""
+    def ema_beta(self, global_batch: int) -> float:
+        """Decay of the EMA update after generator step ``g_steps`` (counted already):
+        ``ema_decay``, or with ``ema_kimg`` the half-life rule of :func:`ema_beta` for the
+        ``n_critic * global_batch`` real images of this step after ``(d_steps - n_critic) *
+        global_batch`` (the images D saw before this step's batches)."""
+        cfg = self.config
+        if cfg.ema_kimg is None:
+            return cfg.ema_decay
+        step_images = cfg.n_critic * global_batch
+        images_seen = max(self.d_steps - cfg.n_critic, 0) * global_batch
+        return ema_beta(cfg.ema_kimg, cfg.ema_rampup, images_seen, step_images)
+
+    def _after_generator_step(self, applied: bool, global_batch: int = 1) -> None:
+        """LR schedulers (both) and the EMA advance once per *applied* generator step;
+        ``global_batch``: this step's batch size over all processes (``ema_kimg``)."""
         if not applied:  # fp16 scaler skipped the step: weights unchanged, schedules wait
             self.skipped_g_steps += 1
             return
@@ -368,6 +455,7 @@ class GAN(GenerativeModule):
         if self.generator_ema is not None:
             if self.g_steps <= self.config.ema_start:
                 self.generator_ema.n_averaged.zero_()  # warm-up: the EMA copies G
+            self._ema_fn.beta = self.ema_beta(global_batch)
             self.generator_ema.update_parameters(self.generator)
 
     def validation_step(self, batch, batch_idx):
