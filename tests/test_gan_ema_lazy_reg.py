@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader
 
 from conftest import bare_trainer
@@ -36,10 +37,12 @@ def mlp_gan(**overrides) -> GAN:
     return GAN(**{**kwargs, **overrides})
 
 
-def fit(model: GAN, batches: int, batch_size: int = 4, **data) -> None:
+def fit(model: GAN, batches: int, batch_size: int = 4, plugins=(), **data) -> None:
     torch.manual_seed(0)
     max_steps = batches // model.config.n_critic
-    bare_trainer(max_steps).fit(model, loader(batches, batch_size, **data))
+    trainer = bare_trainer(max_steps, plugins=list(plugins))
+    trainer.fit(model, loader(batches, batch_size, **data))
+    assert trainer.global_step == model.g_steps == max_steps  # extra steps are not counted
 
 
 def reference_beta(ema_kimg, ema_rampup, cur_nimg, batch_size) -> float:
@@ -140,10 +143,15 @@ def adam_settings(model: GAN) -> dict[str, tuple[float, tuple[float, ...]]]:
     }
 
 
-def test_separate_r1_is_its_own_d_step_every_k_batches_with_corrected_adam():
+@pytest.mark.parametrize("precision", ["32-true", "16-mixed"])
+def test_separate_r1_is_its_own_d_step_every_k_batches_with_corrected_adam(precision):
     """r1_every=3: a main D step on every batch plus an R1-only D step on batches 0, 3, 6
     (stylegan2-ada-pytorch's Dmain/Dreg), weighted by k; D's Adam lr * 3/4, betas ** (3/4)
-    as training_loop.py builds it; G (no regulariser) keeps its settings."""
+    as training_loop.py builds it; G (no regulariser) keeps its settings. Also under an fp16
+    GradScaler (on the CPU here), which steps (or skips) each of the two D steps on its own."""
+    plugins = []
+    if precision == "16-mixed":
+        plugins = [MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))]
     model = mlp_gan(r1_gamma=2.0, r1_every=3, lazy_reg="separate")
     r1_values = []
     original = model.r1_loss
@@ -155,7 +163,8 @@ def test_separate_r1_is_its_own_d_step_every_k_batches_with_corrected_adam():
 
     model.r1_loss = r1_spy
     steps = count_optimizer_steps(model)
-    fit(model, batches=7)
+    fit(model, batches=7, plugins=plugins)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
     d_steps = [(d, loss) for name, d, _, loss in steps if name == "d"]
     assert [d for d, _ in d_steps] == [0, 0, 1, 2, 3, 3, 4, 5, 6, 6]
     reg_losses = [d_steps[i][1] for i in (1, 5, 9)]  # the second step on batches 0, 3, 6
