@@ -8,11 +8,14 @@ run that crashes mid-epoch, and its resume.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from genlab.data.samplers import ResumableDistributedSampler
+from genlab.models.base import GenerativeModule
 from genlab.runs.checkpoints import load_checkpoint
 from genlab.runs.rng import get_rng_states, rank_seed, seed_global_streams, set_rng_states
 
@@ -86,8 +90,12 @@ class TrustProbe(pl.Callback):
                    f"{self.out}/rank{trainer.global_rank}.pt")
 """
 
+# num_threads pinned: runs compared bit for bit need one torch thread count (num_threads=null
+# picks it from the machine's load: two nodes of one device on 2 cores got 2 threads when the
+# machine was quiet, 1 when busy, and weights that differed by rounding).
 RUN = [
     "trainer=ddp_cpu", "seed=3", "trainer.deterministic=true", "trainer.max_epochs=2",
+    "num_threads=1",
     "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=1",
     "trainer.enable_model_summary=false", "~callbacks.rich_progress_bar",
     "~callbacks.sample_quality", "~callbacks.sample_grid", "logger=csv", "data.batch_size=8",
@@ -240,3 +248,52 @@ def test_rank_seeds_are_distinct_and_reproducible_and_leave_the_data_seed_alone(
         assert os.environ["PL_GLOBAL_SEED"] == "42"
     finally:
         set_rng_states(saved)
+
+
+@dataclasses.dataclass
+class _NoConfig:
+    """No fields."""
+
+
+class _Resumable(GenerativeModule):
+    config_class = _NoConfig
+    family = "test_resumable"
+
+
+@pytest.fixture
+def torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _resumed_with(threads: int, checkpoint: dict) -> list[str]:
+    """The warnings a model resumed from ``checkpoint`` with ``threads`` torch threads gives
+    when training starts."""
+    torch.set_num_threads(threads)
+    model = _Resumable()
+    model._trainer = SimpleNamespace(global_rank=0, world_size=1)  # what on_train_start reads
+    model.on_load_checkpoint(checkpoint)
+    saved = get_rng_states()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.on_train_start()
+    finally:
+        set_rng_states(saved)
+    return [str(w.message) for w in caught]
+
+
+def test_a_resume_with_another_torch_thread_count_warns_that_it_is_not_exact(torch_threads):
+    # num_threads=null picks the thread count from the machine's load, and CPU kernels round
+    # differently with another count: a resume then drifts from the uninterrupted run
+    torch.set_num_threads(2)
+    checkpoint: dict = {}
+    _Resumable().on_save_checkpoint(checkpoint)
+    assert checkpoint["genlab"]["torch_threads_by_rank"] == [2]
+    (message,) = _resumed_with(1, checkpoint)
+    assert "resumes with 1 torch CPU thread(s); the checkpoint was written with 2" in message
+    assert "num_threads=2" in message
+    assert _resumed_with(2, checkpoint) == []
+    del checkpoint["genlab"]["torch_threads_by_rank"]  # older checkpoints: nothing to compare
+    assert _resumed_with(1, checkpoint) == []

@@ -91,12 +91,7 @@ def test_two_nodes_train_write_one_checkpoint_and_draw_their_own_noise(reference
     assert end0 == end1  # same weights and buffers at the end
 
 
-@pytest.mark.slow  # ~25 s more of two-node runs for a known failure
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 31): two nodes resumed from a mid-epoch crash end with weights that differ "
-    "from the uninterrupted run's (one node with two devices resumes exactly: test_ddp_trust)",
-)
+@pytest.mark.slow  # two more two-node runs (~25 s on a quiet 2-core machine)
 def test_two_nodes_resumed_after_a_crash_continue_exactly(reference, tmp_path):
     crashed, _ = run_nodes(
         tmp_path / "crashed",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import warnings
 from collections.abc import Collection
 from typing import Any, ClassVar
 
@@ -302,9 +303,12 @@ class GenerativeModule(pl.LightningModule):
         """``checkpoint["genlab"]``: class, family, version, counters, the resolved run config,
         the environment (git commit, package versions) and every RNG state (exact resume):
         ``rng_states_by_rank`` holds each process's training streams (gathered to rank 0, which
-        writes the file), ``rng_states`` rank 0's (what one process resumes from)."""
+        writes the file), ``rng_states`` rank 0's (what one process resumes from), and
+        ``torch_threads_by_rank`` each process's torch CPU thread count (CPU kernels round
+        differently with another count: a resume with another one is not exact, and warns)."""
         self.sync_buffers()  # other ranks continue from the buffers rank 0 writes
-        rng_states_by_rank = all_gather_objects(self._training_rng_states())
+        by_rank = all_gather_objects((self._training_rng_states(), torch.get_num_threads()))
+        rng_states_by_rank = [states for states, _ in by_rank]
         checkpoint["genlab"] = {
             "model_class": type(self).__name__,
             "family": self.family,
@@ -314,6 +318,7 @@ class GenerativeModule(pl.LightningModule):
             "env": environment_info(),
             "rng_states": rng_states_by_rank[0],
             "rng_states_by_rank": rng_states_by_rank,
+            "torch_threads_by_rank": [int(threads) for _, threads in by_rank],
         }
 
     def _training_rng_states(self) -> dict[str, Any]:
@@ -329,6 +334,8 @@ class GenerativeModule(pl.LightningModule):
         if by_rank is None and meta.get("rng_states") is not None:  # older checkpoints: rank 0
             by_rank = [meta["rng_states"]]
         self._resume_rng_states_by_rank = by_rank
+        threads = meta.get("torch_threads_by_rank")
+        self._resume_threads_by_rank = threads if isinstance(threads, list) else None
 
     def on_train_start(self) -> None:
         """This rank's training RNG streams, set right before training (re)starts (not at fit
@@ -339,11 +346,16 @@ class GenerativeModule(pl.LightningModule):
         global rank)``; the weights are identical on every rank by now (initialised from the run
         seed, broadcast by the strategy) and ``PL_GLOBAL_SEED``, hence the distributed sampler's
         data order, is left alone. One process keeps the run seed's streams unchanged. Then a
-        resumed run restores each rank's streams from the checkpoint."""
+        resumed run restores each rank's streams from the checkpoint, and warns when a CPU
+        rank now runs with another torch thread count than when the checkpoint was written
+        (``num_threads=null`` picks it from the cores other programs keep busy, so it can
+        change between runs): float sums are split differently, so the weights drift apart
+        from the uninterrupted run's by rounding."""
         trainer = self.trainer
         rank, world_size = trainer.global_rank, trainer.world_size
         if world_size > 1:
             seed_global_streams(rank_seed(torch.initial_seed(), rank))
+        self._warn_if_threads_changed(rank)
         by_rank = getattr(self, "_resume_rng_states_by_rank", None)
         self._resume_rng_states_by_rank = None
         if by_rank is None:
@@ -357,6 +369,21 @@ class GenerativeModule(pl.LightningModule):
         if rank < len(by_rank):
             set_rng_states(by_rank[rank])
             self._resume_rng = None  # supersedes a subclass's own (epoch-start) RNG restore
+
+    def _warn_if_threads_changed(self, rank: int) -> None:
+        threads_by_rank = getattr(self, "_resume_threads_by_rank", None)
+        self._resume_threads_by_rank = None
+        if not threads_by_rank or rank >= len(threads_by_rank) or self.device.type != "cpu":
+            return
+        then, now = threads_by_rank[rank], torch.get_num_threads()
+        if isinstance(then, int) and not isinstance(then, bool) and then != now:
+            warnings.warn(
+                f"Rank {rank} resumes with {now} torch CPU thread(s); the checkpoint was written "
+                f"with {then}. CPU kernels split their float sums by thread, so training does "
+                "not continue bit-exactly as the checkpointed run would have; set "
+                f"num_threads={then} to continue exactly.",
+                stacklevel=2,
+            )
 
     def on_validation_start(self) -> None:
         """Every rank validates the same weights and buffers (batch-norm statistics drift
