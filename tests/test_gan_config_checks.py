@@ -124,3 +124,14 @@ def test_separate_lazy_reg_needs_the_betas_it_corrects():
 
 def _adam():
     return {"_target_": "torch.optim.Adam", "lr": 2e-4, "betas": [0.0, 0.99]}
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+def test_ada_antialias_reaches_the_augment_pipe(antialias):
+    """model.ada_antialias picks ADA's warp: the reference's supersampled one or plain bilinear."""
+    from genlab.models.gan.module import build_augment
+
+    cfg = GANConfig(**SHAPE, augment="ada", ada_antialias=antialias)
+    assert build_augment(cfg).pipe.antialias is antialias
+    with pytest.raises(ConfigError, match=r"model\.ada_antialias='yes'"):
+        GANConfig(**SHAPE, augment="ada", ada_antialias="yes")

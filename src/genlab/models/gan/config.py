@@ -121,6 +121,9 @@ class GANConfig:
         ada_speed_kimg: thousands of reals for p to go from 0 to 1 (500; the ADA paper).
         ada_p: initial (ADA) augmentation probability p; p and r_t are logged as
             ``train/ada_p``, ``train/ada_rt`` and saved with the model.
+        ada_antialias: ADA's geometric warps as stylegan2-ada-pytorch (2x supersampling with
+            the sym6 low-pass filter, :func:`genlab.augment.warp.warp_antialiased`; true) or
+            plain bilinear resampling at the image's resolution (genlab's earlier warp; false).
         ortho_reg: BigGAN's orthogonal regularisation strength beta on G (0 = off; 1e-4).
         pl_weight: StyleGAN2 path-length regularisation weight (0 = off; 2), stylegan2 G only.
         pl_every: lazy path-length regularisation: every k generator steps, scaled by k (4).
@@ -205,6 +208,7 @@ class GANConfig:
     ada_interval: int = 4
     ada_speed_kimg: float = 500.0
     ada_p: float = 0.0
+    ada_antialias: bool = True
     ortho_reg: float = 0.0
     pl_weight: float = 0.0
     pl_every: int = 4
@@ -307,6 +311,7 @@ class GANConfig:
             require(ok, "model.ada_speed_kimg", self.ada_speed_kimg, "a number > 0 (ADA: 500)")
             ok = number(self.ada_p) and 0.0 <= self.ada_p <= 1.0
             require(ok, "model.ada_p", self.ada_p, "a number in [0, 1]")
+        check_bool("model.ada_antialias", self.ada_antialias)
         for key in ("ortho_reg", "pl_weight"):
             check_non_negative(f"model.{key}", getattr(self, key))
         for key in ("pl_every", "pl_batch_shrink"):

@@ -68,6 +68,7 @@ def build_augment(cfg: GANConfig) -> nn.Module | None:
             speed_kimg=cfg.ada_speed_kimg,
             p=cfg.ada_p,
             key="model.ada",
+            antialias=cfg.ada_antialias,
         )
     return None
 
