@@ -27,7 +27,7 @@ ARCH_SIZES: dict[str, tuple[int, ...] | None] = {
 SHAPE_ARGS = ("latent_dim", "channels", "image_size", "num_classes")
 # arch -> the other constructor arguments of its generator / discriminator, in signature order
 GENERATOR_OPTIONS: dict[str, tuple[str, ...]] = {
-    "dcgan": ("base_channels",),
+    "dcgan": ("base_channels", "kernel_size", "init", "bias", "bn_eps"),
     "mlp": ("hidden_dims",),
     "resnet": (
         "base_channels",
@@ -38,6 +38,8 @@ GENERATOR_OPTIONS: dict[str, tuple[str, ...]] = {
         "upsample",
         "init",
         "bn_eps",
+        "bias_init",
+        "default_init_layers",
     ),
     "stylegan2": (
         "w_dim",
@@ -50,9 +52,26 @@ GENERATOR_OPTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 DISCRIMINATOR_OPTIONS: dict[str, tuple[str, ...]] = {
-    "dcgan": ("base_channels", "norm", "spectral_norm"),
+    "dcgan": (
+        "base_channels",
+        "norm",
+        "spectral_norm",
+        "kernel_size",
+        "init",
+        "bias",
+        "bn_eps",
+    ),
     "mlp": ("hidden_dims", "spectral_norm", "norm"),
-    "resnet": ("base_channels", "spectral_norm", "attention_resolution", "wide", "pooling", "init"),
+    "resnet": (
+        "base_channels",
+        "spectral_norm",
+        "attention_resolution",
+        "wide",
+        "pooling",
+        "init",
+        "bias_init",
+        "default_init_layers",
+    ),
     "stylegan2": (
         "channel_base",
         "channel_max",

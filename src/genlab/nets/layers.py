@@ -1,7 +1,9 @@
 """Building blocks shared by the ResNet (SNGAN / BigGAN) networks.
 
 * :func:`conv2d`, :func:`linear`, :func:`embedding`: layers initialised with a named scheme and
-  optionally wrapped in spectral normalisation (Miyato et al. 2018), ``W_SN = W / sigma(W)``.
+  optionally wrapped in spectral normalisation (Miyato et al. 2018), ``W_SN = W / sigma(W)``;
+  biases start at 0 (``bias_init="zero"``, as the chainer SNGAN and BigGAN code) or keep
+  PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (``bias_init="default"``, as mimicry).
 * :class:`SelfAttention`: the SAGAN non-local block (Zhang et al. 2019) as in BigGAN.
 * :class:`ClassConditionalBatchNorm2d`: per-class gain and bias (Miyato & Koyama 2018).
 * :class:`LinearConditionalBatchNorm2d`: gain and bias linear in a conditioning vector
@@ -22,6 +24,9 @@ from genlab.checks.errors import ConfigError
 # xavier: Glorot uniform (SNGAN, mimicry); ortho: orthogonal (BigGAN); normal: N(0, 0.02) (DCGAN);
 # default: PyTorch's own initialisation.
 INIT_SCHEMES = ("xavier", "ortho", "normal", "default")
+# zero: biases start at 0 (chainer SNGAN, BigGAN-PyTorch); default: PyTorch's
+# U(-1/sqrt(fan_in), 1/sqrt(fan_in)), which mimicry keeps.
+BIAS_INITS = ("zero", "default")
 
 
 def check_init(scheme: str, key: str) -> str:
@@ -29,6 +34,13 @@ def check_init(scheme: str, key: str) -> str:
     if scheme not in INIT_SCHEMES:
         raise ConfigError(key, scheme, INIT_SCHEMES)
     return scheme
+
+
+def check_bias_init(value: str, key: str) -> str:
+    """Return ``value`` or raise a ConfigError naming ``key`` and :data:`BIAS_INITS`."""
+    if value not in BIAS_INITS:
+        raise ConfigError(key, value, BIAS_INITS)
+    return value
 
 
 def init_weight(weight: torch.Tensor, scheme: str, gain: float = 1.0) -> None:
@@ -55,11 +67,15 @@ def conv2d(
     init: str,
     gain: float = 1.0,
     bias: bool = True,
+    bias_init: str = "zero",
 ) -> nn.Module:
-    """``kernel_size`` x ``kernel_size`` conv, stride 1, 'same' padding: (B, in, H, W) -> (B, out, H, W)."""
+    """``kernel_size`` x ``kernel_size`` conv, stride 1, 'same' padding: (B, in, H, W) -> (B, out, H, W).
+
+    The weight follows ``init`` (``gain`` for xavier/ortho); the bias starts at 0 unless
+    ``bias_init="default"`` or ``init="default"`` (then it keeps PyTorch's)."""
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, 1, kernel_size // 2, bias=bias)
     init_weight(conv.weight, init, gain)
-    if bias and init != "default":
+    if bias and init != "default" and bias_init == "zero":
         nn.init.zeros_(conv.bias)
     return _wrap(conv, spectral_norm)
 
@@ -72,11 +88,13 @@ def linear(
     init: str,
     gain: float = 1.0,
     bias: bool = True,
+    bias_init: str = "zero",
 ) -> nn.Module:
-    """Linear layer (B, in) -> (B, out), initialised and optionally spectrally normalised."""
+    """Linear layer (B, in) -> (B, out), initialised as :func:`conv2d` and optionally
+    spectrally normalised."""
     layer = nn.Linear(in_features, out_features, bias=bias)
     init_weight(layer.weight, init, gain)
-    if bias and init != "default":
+    if bias and init != "default" and bias_init == "zero":
         nn.init.zeros_(layer.bias)
     return _wrap(layer, spectral_norm)
 

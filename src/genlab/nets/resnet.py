@@ -41,11 +41,23 @@ that does not change the side (StudioGAN's 3 or 4 at 32 px) has no genlab equiva
 
 Initialisation: ``xavier`` gives the residual 3x3 convs a gain of sqrt(2) (SNGAN, mimicry);
 ``ortho`` uses gain 1 everywhere, as BigGAN-PyTorch and StudioGAN (``init.orthogonal_``).
+Two options make it per layer, to mirror a source exactly:
+
+* ``bias_init``: ``zero`` (default; the chainer SNGAN and BigGAN code) starts every bias at 0;
+  ``default`` keeps PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases, as mimicry (which
+  re-initialises only the weights).
+* ``default_init_layers``: layers that keep PyTorch's default initialisation (weight and bias)
+  instead of ``init``: ``shortcut`` (the 1x1 shortcut convs), in G also ``input`` (the linear
+  layer on z) and ``output`` (the last 3x3 conv), in D also ``head`` (the logit layer); see
+  :data:`DEFAULT_INIT_LAYERS`. mimicry's WGAN-GP nets (nets/wgan_gp/wgan_gp_resblocks.py)
+  redefine their shortcut convs after the Glorot init and leave G's output conv at PyTorch's
+  init: ``[shortcut, output]`` in G and ``[shortcut]`` in D.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import torch
@@ -59,6 +71,7 @@ from genlab.nets.layers import (
     ClassConditionalBatchNorm2d,
     LinearConditionalBatchNorm2d,
     SelfAttention,
+    check_bias_init,
     check_init,
     conv2d,
     embedding,
@@ -82,6 +95,11 @@ D_LAYOUTS = {
 }
 UPSAMPLE_MODES = ("nearest", "bilinear")
 D_POOLINGS = ("sum", "mean")
+# net -> the layers ``default_init_layers`` may name (they keep PyTorch's default init)
+DEFAULT_INIT_LAYERS = {
+    "generator": ("input", "shortcut", "output"),
+    "discriminator": ("shortcut", "head"),
+}
 _RESIDUAL_GAIN = math.sqrt(2.0)  # Glorot gain of the residual convs (SNGAN, mimicry)
 NETS = ("generator", "discriminator")
 
@@ -110,11 +128,29 @@ def block_resolutions(image_size: int, net: str) -> list[int]:
     return sides
 
 
-def _check_common(image_size, channels, num_classes, base_channels, init, net: str) -> None:
+def _check_common(
+    image_size, channels, num_classes, base_channels, init, bias_init, default_layers, net: str
+) -> None:
     """The checks both nets share; ``net`` is ``generator`` or ``discriminator``."""
     widths = {"base_channels": base_channels}
     check_net_args("resnet", net, RESNET_SIZES, image_size, channels, num_classes, widths)
     check_init(init, f"model.{net}.init")
+    check_bias_init(bias_init, f"model.{net}.bias_init")
+    allowed = DEFAULT_INIT_LAYERS[net]
+    listed = isinstance(default_layers, Sequence) and not isinstance(default_layers, str)
+    names = list(default_layers) if listed else [None]
+    if not all(n in allowed for n in names) or len(set(names)) != len(names):
+        raise ConfigError(
+            f"model.{net}.default_init_layers",
+            default_layers,
+            f"a list of distinct names from {list(allowed)} (e.g. [] or [shortcut])",
+        )
+
+
+def _layer_inits(init: str, default_layers, names) -> dict[str, str]:
+    """name -> the init scheme of that layer group: ``default`` for the groups named in
+    ``default_layers``, else ``init``."""
+    return {name: "default" if name in default_layers else init for name in names}
 
 
 def _check_attention(resolution, width_at: dict[int, int], image_size: int, net: str) -> None:
@@ -143,15 +179,26 @@ class _BatchNorm2d(nn.BatchNorm2d):
 class GBlock(nn.Module):
     """Up-sampling residual block: h (B, in, H, W) [, cond] -> (B, out, 2H, 2W)."""
 
-    def __init__(self, in_ch, out_ch, *, norm, spectral_norm: bool, init: str, upsample: str):
+    def __init__(
+        self,
+        in_ch,
+        out_ch,
+        *,
+        norm,
+        spectral_norm: bool,
+        init: str,
+        upsample: str,
+        bias_init: str = "zero",
+        shortcut_init: str | None = None,
+    ):
         super().__init__()
-        layer = dict(spectral_norm=spectral_norm, init=init)
+        layer = dict(spectral_norm=spectral_norm, init=init, bias_init=bias_init)
         self.upsample = upsample
         self.norm1 = norm(in_ch)
         self.conv1 = conv2d(in_ch, out_ch, 3, gain=_residual_gain(init), **layer)
         self.norm2 = norm(out_ch)
         self.conv2 = conv2d(out_ch, out_ch, 3, gain=_residual_gain(init), **layer)
-        self.shortcut = conv2d(in_ch, out_ch, 1, **layer)
+        self.shortcut = conv2d(in_ch, out_ch, 1, **{**layer, "init": shortcut_init or init})
 
     def _up(self, x: torch.Tensor) -> torch.Tensor:
         if self.upsample == "nearest":
@@ -171,15 +218,28 @@ class DBlock(nn.Module):
     hidden width ``out``). Otherwise the hidden width is ``in`` (SNGAN) or ``out`` (``wide``).
     """
 
-    def __init__(self, in_ch, out_ch, *, downsample, first, wide, spectral_norm, init):
+    def __init__(
+        self,
+        in_ch,
+        out_ch,
+        *,
+        downsample,
+        first,
+        wide,
+        spectral_norm,
+        init,
+        bias_init: str = "zero",
+        shortcut_init: str | None = None,
+    ):
         super().__init__()
-        layer = dict(spectral_norm=spectral_norm, init=init)
+        layer = dict(spectral_norm=spectral_norm, init=init, bias_init=bias_init)
         hidden = out_ch if (first or wide) else in_ch
         self.downsample, self.first = downsample, first
         self.conv1 = conv2d(in_ch, hidden, 3, gain=_residual_gain(init), **layer)
         self.conv2 = conv2d(hidden, out_ch, 3, gain=_residual_gain(init), **layer)
         learnable = first or downsample or in_ch != out_ch
-        self.shortcut = conv2d(in_ch, out_ch, 1, **layer) if learnable else None
+        shortcut = {**layer, "init": shortcut_init or init}
+        self.shortcut = conv2d(in_ch, out_ch, 1, **shortcut) if learnable else None
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, 2) if self.downsample else x
@@ -210,6 +270,11 @@ class ResNetGenerator(nn.Module):
         upsample: ``nearest`` (SNGAN, BigGAN) or ``bilinear`` (mimicry).
         init: weight initialisation, one of :data:`genlab.nets.layers.INIT_SCHEMES`.
         bn_eps: epsilon of every batch norm of G (PyTorch's 1e-5; StudioGAN's big_resnet 1e-4).
+        bias_init: ``zero`` (biases start at 0) or ``default`` (PyTorch's, as mimicry).
+        default_init_layers: layers that keep PyTorch's default init (weight and bias) instead
+            of ``init``: any of ``input`` (the linear layer on z), ``shortcut`` (the 1x1
+            shortcut convs), ``output`` (the last conv); mimicry's WGAN-GP G:
+            ``[shortcut, output]``.
     """
 
     def __init__(
@@ -226,9 +291,12 @@ class ResNetGenerator(nn.Module):
         upsample: str = "nearest",
         init: str = "xavier",
         bn_eps: float = 1e-5,
+        bias_init: str = "zero",
+        default_init_layers: list[str] | tuple[str, ...] = (),
     ):
         super().__init__()
-        _check_common(image_size, channels, num_classes, base_channels, init, "generator")
+        checked = (init, bias_init, default_init_layers)
+        _check_common(image_size, channels, num_classes, base_channels, *checked, "generator")
         if not number(bn_eps) or not 0 < bn_eps < 1:
             raise ConfigError("model.generator.bn_eps", bn_eps, "a number in (0, 1), e.g. 1e-5")
         if not positive_int(latent_dim):
@@ -263,6 +331,8 @@ class ResNetGenerator(nn.Module):
         chunk = latent_dim // self.num_slots
         cond_dim = (chunk if hierarchical_z else 0) + (class_embedding_dim if shared else 0)
         layer = dict(spectral_norm=spectral_norm, init=init)
+        inits = _layer_inits(init, default_init_layers, DEFAULT_INIT_LAYERS["generator"])
+        conv = dict(spectral_norm=spectral_norm, bias_init=bias_init)
         if cond_dim:  # BigGAN: (1 + W_g c) BN(h) + W_b c
             self.cond_mode = "vector"
             norm = partial(LinearConditionalBatchNorm2d, cond_dim=cond_dim, eps=bn_eps, **layer)
@@ -276,9 +346,10 @@ class ResNetGenerator(nn.Module):
         self.embed = None  # BigGAN's shared embedding is a plain nn.Embedding, even with SN on G
         if shared:
             self.embed = embedding(num_classes, class_embedding_dim, spectral_norm=False, init=init)
-        self.linear = linear(chunk, widths[0] * bottom * bottom, **layer)
+        self.linear = linear(chunk, widths[0] * bottom * bottom, init=inits["input"], **conv)
+        block = dict(layer, bias_init=bias_init, shortcut_init=inits["shortcut"])
         self.blocks = nn.ModuleList(
-            GBlock(w_in, w_out, norm=norm, upsample=upsample, **layer)
+            GBlock(w_in, w_out, norm=norm, upsample=upsample, **block)
             for w_in, w_out in zip(widths[:-1], widths[1:])
         )
         self.attention_after = None
@@ -288,7 +359,7 @@ class ResNetGenerator(nn.Module):
             width = widths[self.attention_after + 1]
             self.attention = SelfAttention(width, spectral_norm=spectral_norm, init=init)
         self.out_norm = nn.BatchNorm2d(widths[-1], eps=bn_eps)
-        self.out_conv = conv2d(widths[-1], channels, 3, **layer)
+        self.out_conv = conv2d(widths[-1], channels, 3, init=inits["output"], **conv)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes is not None and labels is None:
@@ -322,6 +393,10 @@ class ResNetDiscriminator(nn.Module):
         wide: hidden width of each block = its output width (BigGAN) instead of its input's.
         pooling: ``sum`` (SNGAN, BigGAN) or ``mean`` (WGAN-GP) global pooling of the features.
         init: weight initialisation, one of :data:`genlab.nets.layers.INIT_SCHEMES`.
+        bias_init: ``zero`` (biases start at 0) or ``default`` (PyTorch's, as mimicry).
+        default_init_layers: layers that keep PyTorch's default init (weight and bias) instead
+            of ``init``: any of ``shortcut`` (the 1x1 shortcut convs), ``head`` (the logit
+            layer); mimicry's WGAN-GP D: ``[shortcut]``.
     """
 
     def __init__(
@@ -335,9 +410,12 @@ class ResNetDiscriminator(nn.Module):
         wide: bool = False,
         pooling: str = "sum",
         init: str = "xavier",
+        bias_init: str = "zero",
+        default_init_layers: list[str] | tuple[str, ...] = (),
     ):
         super().__init__()
-        _check_common(image_size, channels, num_classes, base_channels, init, "discriminator")
+        checked = (init, bias_init, default_init_layers)
+        _check_common(image_size, channels, num_classes, base_channels, *checked, "discriminator")
         if pooling not in D_POOLINGS:
             raise ConfigError("model.discriminator.pooling", pooling, D_POOLINGS)
         layout = D_LAYOUTS[image_size]
@@ -354,15 +432,18 @@ class ResNetDiscriminator(nn.Module):
                     self.attention_after = i
         _check_attention(attention_resolution, width_at, image_size, "discriminator")
         layer = dict(spectral_norm=spectral_norm, init=init)
+        inits = _layer_inits(init, default_init_layers, DEFAULT_INIT_LAYERS["discriminator"])
+        block = dict(layer, bias_init=bias_init, shortcut_init=inits["shortcut"])
         self.blocks = nn.ModuleList(
-            DBlock(w_in, w_out, downsample=down, first=i == 0, wide=wide, **layer)
+            DBlock(w_in, w_out, downsample=down, first=i == 0, wide=wide, **block)
             for i, (w_in, w_out, (_, down)) in enumerate(zip(widths[:-1], widths[1:], layout))
         )
         self.attention = None
         if attention_resolution is not None:
             self.attention = SelfAttention(width_at[attention_resolution], **layer)
         self.pooling = pooling
-        self.head = linear(widths[-1], 1, **layer)
+        head = dict(spectral_norm=spectral_norm, init=inits["head"], bias_init=bias_init)
+        self.head = linear(widths[-1], 1, **head)
         self.projection = embedding(num_classes, widths[-1], **layer) if num_classes else None
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
