@@ -172,6 +172,11 @@ def test_recon_scale_config_errors():
     unknown = VQVAE(**{**TINY, "recon_scale": "data_variance"})  # computed when fitting starts
     with pytest.raises(ConfigError, match="model.data_variance=None.*outside genlab.train"):
         unknown.loss_terms(torch.rand(2, 1, 8, 8))
+    # resuming a run trained on the plain MSE into the scaled objective: refused by name
+    plain = {"state_dict": VQVAE(**TINY).state_dict(), "genlab": {}}
+    with pytest.raises(ConfigError, match="model.recon_scale='data_variance'.*none to resume"):
+        unknown.on_load_checkpoint(plain)
+    VQVAE(**TINY).on_load_checkpoint(plain)  # the same objective: resumes
 
 
 def _logged(path) -> set[str]:

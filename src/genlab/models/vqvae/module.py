@@ -195,6 +195,20 @@ class VQVAE(GenerativeModule):
         self.config = dataclasses.replace(self.config, data_variance=value)
         self.hparams["data_variance"] = value  # in every checkpoint's hyper_parameters
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resuming (Lightning calls this before loading the weights) a checkpoint written
+        without the data variance, i.e. trained on the plain MSE, into a model that divides by
+        it would change the objective mid-run: refused, naming the setting that resumes it."""
+        state = checkpoint.get("state_dict") or {}
+        if self.config.recon_scale == "data_variance" and "data_variance" not in state:
+            raise ConfigError(
+                "model.recon_scale",
+                "data_variance",
+                "none to resume this checkpoint: it was trained on the plain MSE (written before "
+                "model=vqvae divided it by the data variance)",
+            )
+        super().on_load_checkpoint(checkpoint)
+
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         out = self(x)
         recon_mse = F.mse_loss(out["recon"], x.float())
