@@ -6,10 +6,10 @@ Both are converted from the same TF graph, so they must give the same features a
 
 The real torch-fidelity file is absent on this offline machine, so :func:`converted_weights`
 writes one in torch-fidelity's format from fid-helper's convolution weights plus a seeded random
-fc layer, named like torch.hub names files (``...-<sha256 prefix>.pth``): genlab refuses a file
-whose content does not match the digest in its name (tests/test_weight_files.py). That checks torch-fidelity's graph and resize against fid-helper's TorchScript and
-genlab's preprocessing (features, FID) and the IS code path; the IS *value* of the random head
-means nothing. ``test_real_torch_fidelity_weights_agree`` does the same with the real file when
+fc layer, and pins that file's full sha256 with ``trust_torch_fidelity_weights`` (genlab reads
+no other torch-fidelity file than the published one: tests/test_weight_files.py). That checks
+torch-fidelity's graph and resize against fid-helper's TorchScript and genlab's preprocessing
+(features, FID) and the IS code path; the IS *value* of the random head means nothing. ``test_real_torch_fidelity_weights_agree`` does the same with the real file when
 it is in the torch hub cache.
 """
 
@@ -28,11 +28,13 @@ from torch import nn
 from genlab.checks.errors import ConfigError
 from genlab.metrics import SampleQuality
 from genlab.metrics.inception import (
+    TORCH_FIDELITY_SHA256,
     TORCH_FIDELITY_WEIGHTS,
     FIDInceptionV3,
     TorchFidelityInceptionV3,
     default_inception_path,
     torch_fidelity_weights_path,
+    trust_torch_fidelity_weights,
 )
 
 BUNDLED = (
@@ -43,8 +45,9 @@ BUNDLED = (
 def convert_fid_helper_to_torch_fidelity(out: Path, seed: int = 0) -> Path:
     """fid-helper's TorchScript convolutions -> torch-fidelity's state dict (random fc).
 
-    ``out`` a directory: written there as ``weights-inception-2015-12-05-<sha256[:8]>.pth`` (the
-    name genlab accepts); else written to the file ``out`` as is. Returns the file's path.
+    ``out`` a directory: written there as ``converted-inception-2015-12-05.pth``; else written
+    to the file ``out`` as is. Returns the file's path. Its full sha256 is pinned with
+    :func:`trust_torch_fidelity_weights` (for the rest of this process), so genlab reads it.
     """
     import torch_fidelity.feature_extractor_inceptionv3 as tfi
 
@@ -69,15 +72,10 @@ def convert_fid_helper_to_torch_fidelity(out: Path, seed: int = 0) -> Path:
     g = torch.Generator().manual_seed(seed)
     state["fc.weight"] = torch.randn(1008, 2048, generator=g) * 0.05
     state["fc.bias"] = torch.randn(1008, generator=g)
-    if not out.is_dir():
-        torch.save(state, out)
-        return out
-    tmp = out / "converted.tmp"
-    torch.save(state, tmp)
-    named = (
-        out / f"weights-inception-2015-12-05-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]}.pth"
-    )
-    return tmp.replace(named)
+    path = out / "converted-inception-2015-12-05.pth" if out.is_dir() else out
+    torch.save(state, path)
+    trust_torch_fidelity_weights(hashlib.sha256(path.read_bytes()).hexdigest())
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -133,14 +131,14 @@ def test_auto_picks_torch_fidelity_weights_from_the_hub_cache(
     assert forced.metrics == ("fid", "kid", "precision", "recall")
 
 
-def test_auto_refuses_other_content_under_the_published_name(empty_torch_home, converted_weights):
-    """A file named weights-...-6726825d.pth whose sha256 does not start with 6726825d: auto
-    does not fall back to fid_helper, it names the file, the key and the expected digest."""
+def test_auto_refuses_other_content_under_the_published_name(empty_torch_home):
+    """A file named weights-...-6726825d.pth whose sha256 is not the published one: auto does
+    not fall back to fid_helper, it names the file, the key and the expected digest."""
     path = torch_fidelity_weights_path()
     assert path.name == TORCH_FIDELITY_WEIGHTS
     path.parent.mkdir(parents=True)
-    path.symlink_to(converted_weights)
-    with pytest.raises(ConfigError, match=r"metrics.inception_weights=.*starts with 6726825d") as e:
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    with pytest.raises(ConfigError, match=rf"inception_weights=.*{TORCH_FIDELITY_SHA256}") as e:
         SampleQuality(features="inception")
     assert e.value.key == "metrics.inception_weights" and str(path) in str(e.value)
 

@@ -46,9 +46,16 @@ class Payload:
         return (exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",))
 
 
-def named_by_digest(path: Path, stem: str = "weights-inception-2015-12-05") -> Path:
-    """Rename ``path`` as torch.hub names downloads: ``<stem>-<sha256[:8]>.pth``."""
-    return path.replace(path.with_name(f"{stem}-{sha256(path)[:8]}.pth"))
+@pytest.fixture
+def pinned(monkeypatch):
+    """``pinned(path)``: make ``path``'s full sha256 the published torch-fidelity digest (for
+    this test only), as if it were the published file."""
+
+    def pin(path: Path) -> Path:
+        monkeypatch.setattr(inception, "TORCH_FIDELITY_SHA256", sha256(path))
+        return path
+
+    return pin
 
 
 # ------------------------------------------------------------------------------ classifier
@@ -88,7 +95,7 @@ def test_tampered_classifier_is_refused(assets_copy):
         lambda: SampleQuality(dataset="fashion_mnist_mini"),
         lambda: SampleQuality().feature_space_id("fashion_mnist_mini"),
     ):
-        with pytest.raises(ConfigError, match=f"starts with {expected}") as e:
+        with pytest.raises(ConfigError, match=f"sha256 is {expected}") as e:
             build()
         assert e.value.key == "metrics.dataset" and sha256(path) in str(e.value)
 
@@ -167,16 +174,6 @@ def test_real_feature_cache_key_follows_the_fid_helper_digest(tmp_path, monkeypa
 
 
 # -------------------------------------------------------------------------- torch-fidelity
-def test_digest_in_file_names():
-    from genlab.metrics.weights import digest_in_name
-
-    assert digest_in_name("weights-inception-2015-12-05-6726825d.pth") == "6726825d"
-    assert digest_in_name("/x/resnet18-f37072fd.pth") == "f37072fd"
-    assert digest_in_name("weights-inception-2015-12-05.pth") is None
-    assert digest_in_name("converted.pth") is None
-    assert digest_in_name("weights-6726825.pth") is None  # fewer than 8 hex digits
-
-
 def test_torch_fidelity_file_with_other_content_is_refused(tmp_path):
     path = tmp_path / inception.TORCH_FIDELITY_WEIGHTS
     torch.save({"fc.weight": torch.zeros(1008, 2048)}, path)
@@ -187,26 +184,32 @@ def test_torch_fidelity_file_with_other_content_is_refused(tmp_path):
             features="inception", inception_net="torch_fidelity", inception_weights=path
         ),
     ):
-        with pytest.raises(ConfigError, match="starts with 6726825d") as e:
+        with pytest.raises(ConfigError, match=f"sha256 is {inception.TORCH_FIDELITY_SHA256}") as e:
             build()
         assert e.value.key == "metrics.inception_weights" and sha256(path) in str(e.value)
 
 
-def test_renamed_torch_fidelity_file_without_digest_is_refused(tmp_path):
-    path = tmp_path / "inception.pth"
+def test_the_pinned_content_is_read_under_any_name(tmp_path, pinned):
+    """The check is of the content against the digest pinned in the source; the name plays no
+    part (a renamed copy of the published file is read, other content under it is not)."""
+    path = tmp_path / "inception.pth"  # no digest in the name
     torch.save({"fc.weight": torch.zeros(2, 2)}, path)
-    with pytest.raises(ConfigError, match="ends with its sha256 prefix.*6726825d") as e:
-        SampleQuality(features="inception", inception_weights=path)
+    pinned(path)
+    assert inception.torch_fidelity_digest(path) == sha256(path)[:12]
+    assert set(inception.load_torch_fidelity_state_dict(path)) == {"fc.weight"}
+    torch.save({"fc.weight": torch.ones(2, 2)}, path)
+    with pytest.raises(ConfigError, match=sha256(path)) as e:
+        inception.load_torch_fidelity_state_dict(path)
     assert e.value.key == "metrics.inception_weights"
 
 
-def test_torch_fidelity_file_is_never_unpickled(tmp_path):
-    """A pickle that runs code, named with its own (matching) digest: torch-fidelity's loader
+def test_torch_fidelity_file_is_never_unpickled(tmp_path, pinned):
+    """A pickle that runs code whose digest is pinned: torch-fidelity's loader
     (weights_only=False) would run it; genlab's weights_only=True load refuses it."""
     marker = tmp_path / "marker"
     path = tmp_path / "payload.pth"
     torch.save({"fc.weight": Payload(marker)}, path)
-    path = named_by_digest(path)
+    pinned(path)
     with pytest.raises(ConfigError, match="weights_only=True") as e:
         inception.TorchFidelityInceptionV3(path)
     assert e.value.key == "metrics.inception_weights"
@@ -216,8 +219,7 @@ def test_torch_fidelity_file_is_never_unpickled(tmp_path):
 def test_torch_fidelity_module_gets_verified_weights_and_loads_nothing(tmp_path, monkeypatch):
     from test_inception_backends import convert_fid_helper_to_torch_fidelity
 
-    path = convert_fid_helper_to_torch_fidelity(tmp_path)
-    assert path.name == f"weights-inception-2015-12-05-{sha256(path)[:8]}.pth"
+    path = convert_fid_helper_to_torch_fidelity(tmp_path)  # pins its full sha256
     loads, original = [], torch.load
 
     def spy(*args, **kwargs):
@@ -264,18 +266,57 @@ def test_a_file_matching_only_the_8_digit_prefix_of_the_published_name_is_refuse
     monkeypatch.setattr(inception, "TORCH_FIDELITY_SHA256_PREFIX", actual[:8])
     monkeypatch.setattr(inception, "TORCH_FIDELITY_SHA256", forged_full, raising=False)
     for check in (inception.torch_fidelity_digest, inception.load_torch_fidelity_state_dict):
-        with pytest.raises(ConfigError, match=f"starts with {forged_full}") as e:
+        with pytest.raises(ConfigError, match=f"sha256 is {forged_full}") as e:
             check(path)
         assert e.value.key == "metrics.inception_weights" and actual in str(e.value)
 
 
-def test_weights_checks_take_only_full_digests_unless_told():
+@pytest.mark.parametrize("digits", [8, 64])
+def test_a_digest_in_the_file_name_is_no_pin(tmp_path, digits):
+    """Weights converted by hand, named with their own correct sha256 (its first 8 hex digits,
+    as torch.hub names files, or all 64): the name is the file's own claim, not a digest pinned
+    in the source, so the file is refused like any other unpinned one (genlab used to read such
+    a file after checking it against the 8 digits of its name)."""
+    path = tmp_path / "converted.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    actual = sha256(path)
+    path = path.rename(tmp_path / f"weights-inception-2015-12-05-{actual[:digits]}.pth")
+    for build in (
+        lambda: inception.torch_fidelity_digest(path),
+        lambda: inception.load_torch_fidelity_state_dict(path),
+        lambda: SampleQuality(features="inception", inception_weights=path),
+    ):
+        with pytest.raises(ConfigError, match="trust_torch_fidelity_weights") as e:
+            build()
+        assert e.value.key == "metrics.inception_weights" and actual in str(e.value)
+
+
+def test_weights_pinned_in_the_callers_source_are_read_with_a_warning(
+    tmp_path, caplog, monkeypatch
+):
+    monkeypatch.setattr(inception, "_trusted_converted", [])  # this test's pins only
+    path = tmp_path / "converted.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    with pytest.raises(ConfigError):
+        inception.load_torch_fidelity_state_dict(path)
+    for short in (sha256(path)[:8], sha256(path).upper(), sha256(path) + "0"):
+        with pytest.raises(ValueError, match="64 lowercase hex"):
+            inception.trust_torch_fidelity_weights(short)
+    inception.trust_torch_fidelity_weights(sha256(path))
+    with caplog.at_level("WARNING", logger="genlab.metrics.inception"):
+        assert inception.torch_fidelity_digest(path) == sha256(path)[:12]
+    assert "not comparable to published ones" in caplog.text
+    assert set(inception.load_torch_fidelity_state_dict(path)) == {"fc.weight"}
+
+
+def test_weights_checks_take_only_full_digests():
     from genlab.metrics.weights import check_file, read_verified
 
     path = classifier.classifier_weights_path("fashion_mnist_mini")
     full = classifier.CLASSIFIER_SHA256["fashion_mnist_mini"]
     assert check_file(path, full, "k", "v") == full
+    assert read_verified(path, [full], "k", "v") == path.read_bytes()
     for verify in (check_file, read_verified):
-        with pytest.raises(ValueError, match="64"):
-            verify(path, full[:8], "k", "v")
-        verify(path, full[:8], "k", "v", allow_prefix=True)  # hand-named files only
+        for prefix in (full[:8], full[:63]):
+            with pytest.raises(ValueError, match="64"):
+                verify(path, prefix, "k", "v")

@@ -22,10 +22,11 @@ same TF1 bilinear resize), so FIDs agree across the two to 1e-3 relative (tested
 
 Both files are verified data (:mod:`genlab.metrics.weights`): fid-helper's TorchScript must have
 a sha256 in :data:`FID_HELPER_SHA256`, checked *before* ``torch.jit.load`` (TorchScript can carry
-code); torch-fidelity's published file (``...-6726825d.pth``) must have the full sha256
-:data:`TORCH_FIDELITY_SHA256` (a file converted by hand, under another name digest, the digest in
-its name), and is loaded by genlab with ``torch.load(weights_only=True)`` (torch-fidelity's own loader
-unpickles with ``weights_only=False``), then handed to torch-fidelity's module.
+code); torch-fidelity's file must have the full sha256 :data:`TORCH_FIDELITY_SHA256` of the
+published ``...-6726825d.pth`` whatever it is called (or one a caller pinned in its own source
+with :func:`trust_torch_fidelity_weights`, for weights converted by hand), and is loaded by
+genlab with ``torch.load(weights_only=True)`` (torch-fidelity's own loader unpickles with
+``weights_only=False``), then handed to torch-fidelity's module.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from torch import Tensor, nn
 from genlab.checks.errors import ConfigError
 from genlab.compat import torch_fidelity_inception
 from genlab.images import to_uint8, to_unit
-from genlab.metrics.weights import check_file, digest_in_name, read_verified
+from genlab.metrics.weights import check_file, is_full_sha256, read_verified
 
 log = logging.getLogger(__name__)
 
@@ -215,72 +216,62 @@ def resolve_inception_net(net: str, weights: str | os.PathLike | None = None) ->
 TORCH_FIDELITY_SHA256_PREFIX = "6726825d"  # of torch-fidelity's published file (its name)
 #: Full sha256 of torch-fidelity's published ``weights-inception-2015-12-05-6726825d.pth``
 #: (95,628,359 bytes; the same file as pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``).
-#: A file under the published name with any other content is refused.
+#: Any other content is refused, whatever the file is called.
 TORCH_FIDELITY_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 _TF_FIX = (
-    "Use torch-fidelity's published file, named weights-inception-2015-12-05-6726825d.pth as "
-    "torch.hub downloads it (its sha256 starts with the digest in its name), or "
-    "metrics.inception_net=fid_helper"
+    "Use torch-fidelity's published file (weights-inception-2015-12-05-6726825d.pth, as torch.hub "
+    "downloads it) or metrics.inception_net=fid_helper; weights you converted yourself are read "
+    "once your code pins their full sha256 with "
+    "genlab.metrics.inception.trust_torch_fidelity_weights(sha256)"
 )
+#: Full sha256s of torch-fidelity-format files converted by hand that callers pinned in their
+#: own source (:func:`trust_torch_fidelity_weights`); empty unless code adds one.
+_trusted_converted: list[str] = []
 _warned_unofficial: set[str] = set()
 
 
+def trust_torch_fidelity_weights(sha256: str) -> None:
+    """Accept, in this process, a torch-fidelity-format weights file whose full sha256 is
+    ``sha256`` (64 lowercase hex digits; ValueError otherwise): weights converted by hand, pinned
+    in the caller's own source. genlab reads such a file like the published one (digest checked
+    before it is parsed, ``weights_only`` load) and logs that its FIDs are not comparable to
+    published ones. Nothing else (no file name, no config value) widens what is accepted."""
+    if not is_full_sha256(sha256):
+        raise ValueError(f"not a full sha256 (64 lowercase hex digits): {sha256!r}")
+    if sha256 not in _trusted_converted:
+        _trusted_converted.append(sha256)
+
+
+def _accepted() -> tuple[str, ...]:
+    """The full sha256s a torch-fidelity weights file may have: the published file's first."""
+    return (TORCH_FIDELITY_SHA256, *_trusted_converted)
+
+
 def torch_fidelity_digest(path: str | os.PathLike | None = None) -> str:
-    """Short sha256 (12 hex digits) of torch-fidelity's weights file, verified against the digest
-    prefix in its name; ConfigError (``metrics.inception_weights``) on a mismatch or a name
-    without a digest. A file whose name digest is not the published ``6726825d`` (e.g. weights
-    converted by hand) is accepted with a logged warning: its FIDs are not the published ones."""
+    """Short sha256 (12 hex digits) of torch-fidelity's weights file, verified in full against
+    :data:`TORCH_FIDELITY_SHA256` (or a digest pinned with :func:`trust_torch_fidelity_weights`,
+    then with a logged warning: its FIDs are not the published ones); ConfigError
+    (``metrics.inception_weights``) for any other content."""
     path = torch_fidelity_weights_path(path)
-    expected = _name_digest(path)
-    digest = check_file(
-        path,
-        _pinned(expected),
-        "metrics.inception_weights",
-        str(path),
-        _TF_FIX,
-        allow_prefix=True,
-    )[:12]
-    if expected != TORCH_FIDELITY_SHA256_PREFIX and str(path) not in _warned_unofficial:
+    digest = check_file(path, _accepted(), "metrics.inception_weights", str(path), _TF_FIX)
+    if digest != TORCH_FIDELITY_SHA256 and str(path) not in _warned_unofficial:
         _warned_unofficial.add(str(path))
         log.warning(
             "metrics.inception_weights=%s is not torch-fidelity's published file (sha256 %s..., "
             "published: %s...): its FIDs are not comparable to published ones",
             path,
-            digest,
-            TORCH_FIDELITY_SHA256_PREFIX,
+            digest[:12],
+            TORCH_FIDELITY_SHA256[:12],
         )
-    return digest
-
-
-def _name_digest(path: Path) -> str:
-    expected = digest_in_name(path)
-    if expected is None:
-        raise ConfigError(
-            "metrics.inception_weights",
-            str(path),
-            "a file whose name ends with its sha256 prefix (>= 8 hex digits), e.g. "
-            f"{TORCH_FIDELITY_WEIGHTS} (sha256 {TORCH_FIDELITY_SHA256_PREFIX}...); genlab checks "
-            "the file's content against that digest before reading it",
-        )
-    return expected
-
-
-def _pinned(name_digest: str) -> str:
-    """The digest a file is checked against: the full published sha256 for the published name
-    digest, else (a file converted by hand) the digest its name carries."""
-    if TORCH_FIDELITY_SHA256.startswith(name_digest):
-        return TORCH_FIDELITY_SHA256
-    return name_digest
+    return digest[:12]
 
 
 def load_torch_fidelity_state_dict(path: str | os.PathLike | None = None) -> dict[str, Tensor]:
-    """The state dict of torch-fidelity's weights file: sha256 checked against the digest in its
-    name, then ``torch.load(weights_only=True)`` of the checked bytes (tensors only)."""
+    """The state dict of torch-fidelity's weights file: its full sha256 checked against the
+    pinned ones (:func:`torch_fidelity_digest`), then ``torch.load(weights_only=True)`` of the
+    checked bytes (tensors only)."""
     path = torch_fidelity_weights_path(path)
-    expected = _pinned(_name_digest(path))
-    data = read_verified(
-        path, expected, "metrics.inception_weights", str(path), _TF_FIX, allow_prefix=True
-    )
+    data = read_verified(path, _accepted(), "metrics.inception_weights", str(path), _TF_FIX)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, ValueError) as e:
@@ -306,8 +297,8 @@ class TorchFidelityInceptionV3(nn.Module):
     to [-1, 1) inside its forward.
 
     Args:
-        path: weights file; default :func:`torch_fidelity_weights_path`. Missing, a name without
-            a sha256 prefix, or content that does not match it -> ConfigError.
+        path: weights file; default :func:`torch_fidelity_weights_path`. Missing, or content
+            whose full sha256 is not a pinned one -> ConfigError.
     """
 
     num_features = NUM_FEATURES

