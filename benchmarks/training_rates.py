@@ -46,10 +46,10 @@ MODELS: dict[str, list[str]] = {  # benchmark name -> overrides of python -m gen
     ],
     "vamp_vae": ["model=vamp_vae"],
     "iwae_2layer": ["model=iwae_2layer"],
-    "ladder_vae": ["model=ladder_vae", "model.width=16"],
+    "topdown_vae": ["model=topdown_vae", "model.width=16"],
     "vqvae": ["model=vqvae"],
 }  # fmt: skip
-ZOO = ("resnet_gan", "biggan", "stylegan2", "vamp_vae", "iwae_2layer", "ladder_vae", "vqvae")
+ZOO = ("resnet_gan", "biggan", "stylegan2", "vamp_vae", "iwae_2layer", "topdown_vae", "vqvae")
 # Untimed batches before timing starts. genlab: past the first step Lightning writes
 # (trainer.log_every_n_steps = 10), whose one-time cost (registering each logged key, the
 # loggers' first record: ~0.2 s once per run, measured) is start-up, not per-step overhead;

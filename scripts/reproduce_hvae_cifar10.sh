@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CIFAR-10 hierarchical VAE (experiment=hvae_cifar10: ladder_vae, 12 latent layers, PixelCNN++
+# CIFAR-10 hierarchical VAE (experiment=hvae_cifar10: topdown_vae, 12 latent layers, PixelCNN++
 # discretised-logistic-mixture likelihood) on one GPU for a wall-clock budget, then the test
 # bits/dim (importance-sampled NLL, k samples). Published: NVAE 2.91, VDVAE 2.87 bits/dim.
 #

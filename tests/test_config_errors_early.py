@@ -52,7 +52,7 @@ CASES = [
     (["+model.discriminator.wide=true"], "model.discriminator.wide=True is invalid: allowed a key"),
     (["model.compile=maybe"], "model.compile='maybe' is invalid: allowed true or false"),
     (["model=vae", "model.likelihood=nope"], "model.likelihood='nope' is invalid"),
-    (["model=ladder_vae", "model.width=0"], "model.width=0 is invalid"),
+    (["model=topdown_vae", "model.width=0"], "model.width=0 is invalid"),
     (["model=vqvae_prior"], "model.vqvae_ckpt=None is invalid"),
     # a scalar where a config node is (was an AttributeError traceback in check_net_spec)
     (["model.generator=5"], "model.generator=5 is invalid: allowed a mapping"),
@@ -115,7 +115,7 @@ SAME_ERROR = [
     ["model=iwae_2layer", "model.arch=conv"],
     ["model=iwae_2layer", "model.latent_dims=[0]"],
     ["model.augment=ada", "model.ada_ops=foo"],
-    ["model=ladder_vae", "model.num_resolutions=9"],
+    ["model=topdown_vae", "model.num_resolutions=9"],
     ["model=vqvae", "model.ema_decay=1.0"],
     ["model=vqvae", "model.num_embeddings=0"],
     ["model=vqvae_prior"],
@@ -175,7 +175,8 @@ def test_speed_flags_are_booleans(name, key):
 
 
 @pytest.mark.parametrize(
-    "model", ["gan", "gan_mlp", "resnet_gan", "stylegan2", "vae", "ladder_vae", "vqvae"]
+    "model",
+    ["gan", "gan_mlp", "resnet_gan", "stylegan2", "vae", "topdown_vae", "ladder_vae", "vqvae"],
 )
 def test_shipped_model_configs_set_the_speed_flags(tmp_path, model):
     cfg = compose_config(tmp_path, f"model={model}", "data.image_size=32")

@@ -117,10 +117,10 @@ def test_compile_trains(make_cfg, tmp_path, recorder, model):
 @pytest.mark.parametrize(
     "model",
     [
-        ["model=ladder_vae", "model.width=8"],
+        ["model=topdown_vae", "model.width=8"],
         ["model=vqvae", "model.hidden_channels=8", "model.num_embeddings=16"],
     ],
-    ids=["ladder_vae", "vqvae"],
+    ids=["topdown_vae", "vqvae"],
 )
 def test_channels_last_covers_the_other_conv_families(make_cfg, recorder, model):
     """Every builtin conv family lists its networks, so the option reaches all their weights

@@ -48,6 +48,21 @@ def test_configure_threads_quiet_and_contended(machine):
     assert machine["set"] == [2, 1]
 
 
+def test_deterministic_runs_take_their_share_whatever_the_load(machine):
+    """A deterministic CPU run and its resume must use the same thread count: the load of the
+    machine at start-up must not change it (another count rounds differently)."""
+    cfg = OmegaConf.create(
+        {
+            "num_threads": None,
+            "trainer": {"accelerator": "cpu", "devices": 1, "deterministic": True},
+        }
+    )
+    machine["busy"] = 1.0  # another program keeps one core busy at start-up
+    assert configure_threads(cfg) == 2
+    machine["busy"] = 0.0
+    assert configure_threads(cfg) == 2
+
+
 def test_configure_threads_ddp_ranks_and_explicit_choice(machine):
     machine["cores"] = 8
     ddp = OmegaConf.create({"num_threads": None, "trainer": {"accelerator": "cpu", "devices": 2}})

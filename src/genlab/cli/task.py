@@ -100,7 +100,9 @@ def configure_threads(cfg: DictConfig) -> int | None:
 
     ``num_threads`` in the config wins; on a GPU nothing is changed (None); otherwise
     :func:`choose_threads` of the available cores, the processes of this run on the node (DDP
-    devices x parallel joblib sweep jobs) and the cores other programs keep busy right now.
+    devices x parallel joblib sweep jobs) and the cores other programs keep busy right now;
+    with ``trainer.deterministic=true`` the load is ignored (the same share on every start, so
+    a resumed run continues bit-exactly).
     """
     import torch  # not at module level: the CLI start-up path imports this module
 
@@ -112,7 +114,10 @@ def configure_threads(cfg: DictConfig) -> int | None:
             return None
         devices = trainer.get("devices", 1)
         ranks = devices if isinstance(devices, int) and devices > 0 else 1
-        cores, processes, busy = available_cores(), ranks * sweep_parallel_jobs(), busy_cores()
+        cores, processes = available_cores(), ranks * sweep_parallel_jobs()
+        # a deterministic run must not depend on the load: CPU kernels split their sums by
+        # thread, so another thread count rounds differently (and a resume would drift)
+        busy = None if trainer.get("deterministic") else busy_cores()
         threads = choose_threads(cores, processes, busy)
         log.info(
             f"torch threads: {threads} ({cores} cores available, "
