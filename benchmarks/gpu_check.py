@@ -1,7 +1,10 @@
 """GPU smoke benchmark of every GAN architecture (run through ``benchmarks/gpu_check.sh``).
 
-For each architecture (DCGAN, SNGAN ResNet, class-conditional BigGAN + DiffAugment, StyleGAN2 +
-ADA, from the shipped presets at 32 px) and each precision (16-mixed, bf16-mixed): train
+For each architecture (DCGAN; DCGAN with dcgan_cifar10's 5x5 kernels, N(0, 0.02) init and no
+biases; the ResNet with wgan_gp_cifar10's inits; class-conditional BigGAN + DiffAugment with
+biggan_cifar10's self-attention at 16 px in G and D; StyleGAN2 + anti-aliased ADA with the
+cifar recipes' orig D, EMA half-life ramp-up and separate lazy R1 steps; from the shipped
+presets at 32 px) and each precision (16-mixed, bf16-mixed): train
 ``--steps`` generator steps (n_critic 1) on the bundled Fashion-MNIST mini (6,000 images,
 zero-padded from 28 to 32 px and repeated to RGB, so nothing is read from the network or
 disk), then report images/s (D-step images, after ``--warmup`` warm-up steps), whether every
@@ -37,17 +40,50 @@ from genlab.metrics.sample_quality import SampleQuality
 from genlab.models import GAN
 
 CONF = Path(genlab.__file__).parent / "conf" / "model"
-ARCHS = {  # name: (preset, overrides)
+# name: (model preset, overrides merged into it): the recipes' own settings where they differ
+# from the preset (conf/experiment/*_cifar10.yaml), at n_critic 1 so every arch gets the same
+# number of G steps.
+ARCHS = {
     "dcgan": ("gan", {}),
-    "resnet": ("resnet_gan", {}),
-    "biggan": ("biggan", {"augment": "diffaugment", "latent_dim": 80, "ema_start": 50}),
-    "stylegan2": (
+    "dcgan_radford": (  # experiment=dcgan_cifar10: 5x5 kernels, N(0, 0.02) init, no biases
+        "gan",
+        {
+            "generator": {"kernel_size": 5, "init": "normal", "bias": False, "bn_eps": 1.0e-8},
+            "discriminator": {"kernel_size": 5, "init": "normal", "bias": False, "bn_eps": 1.0e-8},
+        },
+    ),
+    "resnet": (  # experiment=wgan_gp_cifar10's inits (PyTorch default biases and shortcuts)
+        "resnet_gan",
+        {
+            "generator": {"bias_init": "default", "default_init_layers": ["shortcut", "output"]},
+            "discriminator": {"bias_init": "default", "default_init_layers": ["shortcut"]},
+        },
+    ),
+    "biggan": (  # experiment=biggan_cifar10: self-attention at 16 px in G and D, BN eps 1e-4
+        "biggan",
+        {
+            "augment": "diffaugment",
+            "latent_dim": 80,
+            "ema_start": 50,
+            "generator": {"attention_resolution": 16, "bn_eps": 1.0e-4},
+            "discriminator": {"base_channels": 96, "attention_resolution": 16},
+        },
+    ),
+    "stylegan2": (  # experiment=stylegan2_ada_cifar10: orig D, EMA ramp-up, separate lazy R1
         "stylegan2",
-        {"augment": "ada", "ada_p": 0.2, "r1_gamma": 0.01, "ema_start": 50},
+        {
+            "augment": "ada",
+            "ada_p": 0.2,
+            "r1_gamma": 0.01,
+            "ema_rampup": 0.05,
+            "lazy_reg": "separate",
+            "discriminator": {"architecture": "orig"},
+        },
     ),
 }
 TINY = {
     "dcgan": {"generator": {"base_channels": 4}, "discriminator": {"base_channels": 4}},
+    "dcgan_radford": {"generator": {"base_channels": 4}, "discriminator": {"base_channels": 4}},
     "resnet": {"generator": {"base_channels": 4}, "discriminator": {"base_channels": 4}},
     "biggan": {
         "generator": {"base_channels": 4, "class_embedding_dim": 8},
@@ -88,7 +124,9 @@ def preset_settings(arch: str, dry_run: bool) -> dict:
         cfg = OmegaConf.merge(OmegaConf.load(CONF / f"{parent}.yaml"), cfg)  # biggan: resnet_gan
     settings = OmegaConf.to_container(cfg)
     settings = {k: v for k, v in settings.items() if not k.startswith("_") and k != "defaults"}
-    settings.update(image_size=32, channels=3, num_classes=10, n_critic=1, **overrides)
+    settings.update(image_size=32, channels=3, num_classes=10, n_critic=1)
+    for name, value in overrides.items():  # nets' specs are merged key by key
+        settings[name] = {**settings[name], **value} if isinstance(value, dict) else value
     for name, spec in (TINY[arch] if dry_run else {}).items():
         settings[name] = {**settings[name], **spec}
     if dry_run and arch == "biggan":
@@ -204,10 +242,10 @@ def main(argv=None) -> int:
             result = run(arch, precision, args, datamodule, real)
             results.append(result)
             print(json.dumps(result), flush=True)
-    print(f"{'arch':<10} {'precision':<11} {'img/s':>9} {'FID':>8} finite")
+    print(f"{'arch':<13} {'precision':<11} {'img/s':>9} {'FID':>8} finite")
     for r in results:
         print(
-            f"{r['arch']:<10} {r['precision']:<11} {r['img_per_s']:>9} {r['fid']:>8} {r['finite']}"
+            f"{r['arch']:<13} {r['precision']:<11} {r['img_per_s']:>9} {r['fid']:>8} {r['finite']}"
         )
     bad = [f"{r['arch']}/{r['precision']}" for r in results if not r["finite"]]
     if bad:

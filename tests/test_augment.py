@@ -458,3 +458,18 @@ def test_augmentations_keep_bf16_images_bf16():
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
     out = AugmentPipe(p=1.0)(x, seeded(0))
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_ada_under_bf16_autocast_runs_and_warps_as_in_float32():
+    """Mixed precision (trainer.precision=bf16-mixed / 16-mixed) autocasts D's forward pass,
+    augmentation included: the anti-aliased warp must run there (its filter matrices were once
+    cached in bf16 and then refused float32 images) and give the float32 result."""
+    warp._dense.cache_clear()
+    pipe = AugmentPipe("geom", p=1.0)
+    x = torch.rand(4, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = pipe(x, generator=torch.Generator().manual_seed(0))
+    warp._dense.cache_clear()
+    full = pipe(x, generator=torch.Generator().manual_seed(0))
+    assert mixed.dtype == x.dtype
+    assert torch.allclose(mixed, full, atol=1e-5)

@@ -204,10 +204,13 @@ class AugmentPipe(nn.Module):
     ) -> torch.Tensor:
         if not bool(self.p > 0):
             return images
-        if self.ops & set(ADA_GROUPS["blit"] + ADA_GROUPS["geom"]):
-            images = self._geometric(images, generator)
-        if self.ops & set(ADA_GROUPS["color"]):
-            images = self._color(images, generator)
+        # float32 under mixed-precision autocast too: the transforms' matrix products and the
+        # warp's filters in bf16/fp16 would shift pixels by their rounding
+        with torch.autocast(images.device.type, enabled=False):
+            if self.ops & set(ADA_GROUPS["blit"] + ADA_GROUPS["geom"]):
+                images = self._geometric(images, generator)
+            if self.ops & set(ADA_GROUPS["color"]):
+                images = self._color(images, generator)
         return images
 
     def extra_repr(self) -> str:

@@ -97,7 +97,8 @@ def _dense(kind: str, length: int, crop: int, device: str) -> torch.Tensor:
     applying them to the identity: on the CPU a matrix product is several times faster than
     these one-channel convolutions at the sizes ADA meets."""
     eye = torch.eye(length, dtype=torch.float32)
-    matrix = _up_conv(eye) if kind == "up" else _down_conv(eye, crop)
+    with torch.autocast("cpu", enabled=False):  # cached: float32 whatever the caller's autocast
+        matrix = _up_conv(eye) if kind == "up" else _down_conv(eye, crop)
     return matrix.to(device)
 
 
@@ -130,7 +131,13 @@ def downsample2x(x: torch.Tensor, crop: int = 0) -> torch.Tensor:
 
 def warp_antialiased(images: torch.Tensor, g_inv: torch.Tensor) -> torch.Tensor:
     """images (B, C, H, W) warped by ``g_inv`` (B, 3, 3), 2x supersampled with the sym6 filter
-    (stylegan2-ada-pytorch's geometric pipeline); float32 inside, the input's dtype out."""
+    (stylegan2-ada-pytorch's geometric pipeline); float32 inside (also under mixed-precision
+    autocast), the input's dtype out."""
+    with torch.autocast(images.device.type, enabled=False):
+        return _warp_antialiased(images, g_inv.float())
+
+
+def _warp_antialiased(images: torch.Tensor, g_inv: torch.Tensor) -> torch.Tensor:
     b, c, h, w = images.shape
     dev = images.device
     # 1. the margin the warped output corners reach into, over the whole batch
