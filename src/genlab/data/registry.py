@@ -28,6 +28,8 @@ from lightning.pytorch import LightningDataModule
 from genlab.checks.errors import ConfigError
 from genlab.data.bundled import FashionMNISTMiniDataModule
 from genlab.data.folder import FolderDataModule
+from genlab.data.shapes2d import Shapes2DDataModule
+from genlab.data.stacked_mnist import StackedMNISTDataModule
 from genlab.data.torchvision_data import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 
 # ``_target_`` (as in conf/data/*.yaml and so in every checkpoint) -> class.
@@ -41,6 +43,9 @@ DATAMODULE_CLASSES: dict[str, type[LightningDataModule]] = {
         MNISTDataModule,
     )
 }
+DATAMODULE_CLASSES["genlab.data.shapes2d.Shapes2DDataModule"] = Shapes2DDataModule  # data=shapes2d
+# conf/data/stacked_mnist.yaml names its module (genlab.data's __init__ does not export it)
+DATAMODULE_CLASSES["genlab.data.stacked_mnist.StackedMNISTDataModule"] = StackedMNISTDataModule
 PLAIN_TYPES = (str, int, float, bool, type(None))
 #: Keys of a stored data config that pick what is read or how many processes start: taken only
 #: from the user (``overrides``), never from a checkpoint (:func:`datamodule_from_checkpoint`).
