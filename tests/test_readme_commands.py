@@ -1,22 +1,27 @@
-"""Every command of the README runs as written, so the documented workflow cannot drift.
+"""Every command of the README and of the documentation pages runs as written, so the
+documented workflow cannot drift.
 
-The commands are read from README.md at collection time: each line of a ```bash block and each
-``$ `` line of the other code blocks. They run in order, in one scratch directory (the
-"workspace") with the venv's ``python`` and console scripts first on PATH, with these changes:
+The commands are read from README.md and docs/**/*.md at collection time: each line of a
+```bash block and each ``$ `` line of the other code blocks. They run in order, one scratch
+directory (the "workspace") per document, with the venv's ``python`` and console scripts first
+on PATH and the repository's ``tests/plugins`` linked into it, with these changes:
 
 - training commands (``genlab.train`` / ``genlab-train``) get :data:`SHORT` appended (one epoch
   of two batches; :data:`RESUMED` after ``ckpt_path=``), replacing the command's own values of
   those keys; evaluation commands get :data:`SMALL_EVAL` where they ask for more;
 - placeholders are filled from earlier commands' outputs (:data:`PLACEHOLDERS`); a run they
   need that no earlier command made is trained first with :data:`SHORT`;
-- a relative ``data.path=<folder>`` that does not exist gets a few generated images.
+- a relative ``data.path=<folder>`` that does not exist gets generated images (80: one batch);
+- leading ``NAME=value`` words are the command's environment.
 
 An output block's ``genlab: error: ...`` line is the expected result of the ``$`` command
-above it: exit code 2 and that line on stderr (``...`` matches anything). Everything else must
-exit 0. Commands that need what this machine lacks are skipped with the reason, by the rules of
+above it: exit code 2 and that line on stderr (``...`` matches anything); a training command
+with a documented error keeps its loggers and its sample-quality callback (shortened). Everything else must exit
+0. Commands that need what this machine lacks are skipped with the reason, by the rules of
 :data:`SKIPS`. The default suite runs the quick commands (``--cfg``/``--help``, documented
-errors, the first training command and what only reads its outputs); the rest are ``slow``.
-A placeholder the test cannot fill fails the test: give it a rule or make the README runnable.
+errors, and in the README the first training command and what only reads its outputs); the rest
+are ``slow``, as is every command of a block preceded by the line ``<!-- test: slow -->``.
+A placeholder the test cannot fill fails the test: give it a rule or make the page runnable.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from conftest import (
 )
 
 README = REPO_ROOT / "README.md"
+DOCS = REPO_ROOT / "docs"
+SLOW_BLOCK = "<!-- test: slow -->"  # the line before a code block: its commands run with -m slow
 VENV_BIN = Path(sys.executable).parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # MNIST IDX files: $GENLAB_MNIST_DIR
 TRAIN_PROGRAMS = {("python", "genlab.train"), ("genlab-train", None)}
@@ -83,7 +90,17 @@ SKIPS = [
     ),
     (r"^wandb sync\b", "uploads to wandb: needs an account and the network", None),
     (r"data\.download=true", "downloads a dataset: needs the network", None),
-    (r"^scripts/\S+\.sh\b", "a script of full-length runs (its commands are run one by one)", None),
+    (
+        r"^(\w+=\S*\s+)*(bash\s+)?scripts/\S+\.sh\b",
+        "a script of full-length runs (its commands are run one by one)",
+        None,
+    ),
+    (
+        r"^python3?\s+benchmarks/|^(bash\s+)?benchmarks/\S+\.sh\b",
+        "a benchmark: minutes of measurement (tests/test_benchmarks_smoke.py runs them small)",
+        None,
+    ),
+    (r"\bmkdocs serve\b", "starts the documentation server (CI builds the site)", None),
     (r"hydra/launcher=(slurm|submitit_slurm)\b", "submits to a SLURM cluster", None),
     (r"\btrainer\.num_nodes=([2-9]|\d\d)", "needs several GPU nodes (one launch per node)", None),
     (r"\btrainer=(ddp|gpu)(\s|$)", "needs CUDA GPUs", _cuda),
@@ -99,13 +116,16 @@ SKIPS = [
 
 @dataclasses.dataclass
 class Command:
-    line: int  # README line number
+    line: int  # line number in its document
     text: str  # as written, without its comment
     error: str | None = None  # the documented `genlab: error: ...` line, if any
+    slow: bool = False  # in a block marked SLOW_BLOCK
+    doc: str = "README.md"  # the document, relative to the repository
 
     @property
     def id(self) -> str:
-        return f"L{self.line}:{self.text[:70]}"
+        prefix = "" if self.doc == "README.md" else f"{self.doc}:"
+        return f"{prefix}L{self.line}:{self.text[:70]}"
 
 
 def strip_comment(line: str) -> str:
@@ -121,17 +141,21 @@ def strip_comment(line: str) -> str:
     return line.rstrip()
 
 
-def readme_commands(text: str) -> list[Command]:
+def readme_commands(text: str, doc: str = "README.md") -> list[Command]:
     """Each line of a ```bash block, and each ``$ `` line of other blocks with the error line
-    that follows it (if any), in README order."""
+    that follows it (if any), in document order."""
     commands: list[Command] = []
-    fence, pending, block_start = None, "", 0
+    fence, pending, block_start, slow, previous = None, "", 0, False, ""
     for number, line in enumerate(text.splitlines(), start=1):
         if line.startswith("```"):
+            if fence is None:
+                slow = previous.strip() == SLOW_BLOCK
             fence = None if fence is not None else (line[3:].strip() or "text")
             block_start = number
             continue
         if fence is None:
+            if line.strip():
+                previous = line
             continue
         if fence == "bash":
             body = strip_comment(pending + line.strip())
@@ -140,13 +164,23 @@ def readme_commands(text: str) -> list[Command]:
                 continue
             pending = ""
             if body:
-                commands.append(Command(number, body))
+                commands.append(Command(number, body, slow=slow, doc=doc))
         elif line.startswith("$ "):
-            commands.append(Command(number, strip_comment(line[2:].strip())))
+            commands.append(Command(number, strip_comment(line[2:].strip()), slow=slow, doc=doc))
         elif line.startswith("genlab: error: ") and commands and commands[-1].line > block_start:
             if commands[-1].error is None:  # the first error line after a `$` command
                 commands[-1].error = line.strip()
     return commands
+
+
+def split_env(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``NAME=value ... cmd args`` -> ({NAME: value}, [cmd, args])."""
+    env: dict[str, str] = {}
+    while tokens and re.fullmatch(r"[A-Za-z_]\w*=.*", tokens[0]):
+        name, value = tokens[0].split("=", 1)
+        env[name] = value
+        tokens = tokens[1:]
+    return env, tokens
 
 
 def program(tokens: list[str]) -> tuple[str, str | None]:
@@ -173,16 +207,20 @@ def overrides_of(tokens: list[str]) -> list[str]:
     return [t for t in tokens[start:] if not t.startswith("-")]
 
 
-def shortened(tokens: list[str]) -> list[str]:
-    """A training command with SHORT (RESUMED) & co. appended in place of its own values."""
+def shortened(tokens: list[str], documented_error: bool = False) -> list[str]:
+    """A training command with SHORT (RESUMED) & co. appended in place of its own values;
+    for a ``documented_error`` only the length and sample counts change (its loggers and its
+    sample-quality callback stay: they may be what raises the error)."""
     keys = {key_of(t) for t in overrides_of(tokens)}
     extra = dict(RESUMED if "ckpt_path" in keys else SHORT)
-    if not any(k == "logger" or k.startswith("logger.") for k in keys):
+    if not documented_error and not any(k == "logger" or k.startswith("logger.") for k in keys):
         extra.update(NO_WANDB)
     if "hparams_search" in keys:
         extra.update(SWEEPER)
     # a sweeper optimising val/fid, or best.ckpt of val/fid, needs the sample-quality callback
-    needs_quality = "hparams_search" in keys or re.search(QUALITY_METRIC, " ".join(tokens))
+    needs_quality = (
+        documented_error or "hparams_search" in keys or re.search(QUALITY_METRIC, " ".join(tokens))
+    )
     if needs_quality:
         extra.update(SMALL_SAMPLE_QUALITY)
     dropped = [t for t in overrides_of(tokens) if key_of(t) in extra]
@@ -211,6 +249,7 @@ class Workspace:
 
     def __init__(self, root: Path):
         self.root = root
+        self.ready = False
         home = root.parent / "home"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "GENLAB_"))}
         env.update(HOME=str(home), WANDB_CONFIG_DIR=str(home / "wandb"), OMP_NUM_THREADS="1")
@@ -219,12 +258,25 @@ class Workspace:
             env["GENLAB_MNIST_DIR"] = str(SHARED_DATA)
         self.env = env
 
-    def run(self, tokens: list[str], timeout: float = 1200) -> subprocess.CompletedProcess:
+    def prepare(self) -> None:
+        """Create the directory, the full Fashion-MNIST where Debian has it, tests/plugins."""
+        if self.ready:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        if debian_fashion_mnist_available():
+            unpack_debian_fashion_mnist(self.root / "data")
+        (self.root / "tests").mkdir(exist_ok=True)
+        (self.root / "tests" / "plugins").symlink_to(REPO_ROOT / "tests" / "plugins")
+        self.ready = True
+
+    def run(
+        self, tokens: list[str], timeout: float = 1200, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         executable = shutil.which(tokens[0], path=self.env["PATH"]) or tokens[0]
         return subprocess.run(
             [executable, *tokens[1:]],
             cwd=self.root,
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -273,8 +325,8 @@ class Workspace:
 
         folder = self.root / relative
         folder.mkdir(parents=True)
-        for i in range(8):
-            Image.new("RGB", (64, 64), (30 * i, 255 - 30 * i, 90)).save(folder / f"{i}.png")
+        for i in range(80):  # ~72 training images: one batch of the default 64
+            Image.new("RGB", (64, 64), (3 * i, 255 - 3 * i, 90)).save(folder / f"{i}.png")
 
     @staticmethod
     def check(done: subprocess.CompletedProcess, code: int, error: str | None = None) -> None:
@@ -312,7 +364,9 @@ def fill(text: str, ws: Workspace) -> str:
             text = re.sub(pattern, str(value(ws, text)).replace("\\", "/"), text)
     left = re.findall(r"<[^<>\s]+(?: [^<>\s]+)*>", text)
     if left:
-        pytest.fail(f"README command has a placeholder this test cannot fill: {left} in {text!r}")
+        pytest.fail(
+            f"a documented command has a placeholder this test cannot fill: {left} in {text!r}"
+        )
     return text
 
 
@@ -327,8 +381,10 @@ def skip_reason(text: str) -> str | None:
 
 
 def is_quick(command: Command, first_training_line: int | None) -> bool:
-    tokens = shlex.split(command.text)
+    tokens = split_env(shlex.split(command.text))[1]
     quick_flags = ("--cfg", "--help", "-h", "--info")
+    if command.slow:
+        return False
     if command.error or any(t.startswith(quick_flags) for t in tokens):
         return True
     if command.line == first_training_line:
@@ -336,12 +392,37 @@ def is_quick(command: Command, first_training_line: int | None) -> bool:
     return program(tokens)[0] in ("ls", "cat") and first_training_line is not None
 
 
+def doc_pages() -> list[Path]:
+    """The documentation pages with commands (docs/**/*.md), in path order."""
+    return sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.relative_to(DOCS).parts)
+
+
+def doc_commands(path: Path) -> list[Command]:
+    return readme_commands(path.read_text(encoding="utf-8"), path.relative_to(REPO_ROOT).as_posix())
+
+
 def collect() -> list:
-    commands = readme_commands(README.read_text(encoding="utf-8"))
+    """README commands (its first training command and what reads its outputs quick), then
+    every docs page's (only --cfg/--help and documented errors quick: the default suite has
+    no room for their training runs)."""
+    params = collect_doc(readme_commands(README.read_text(encoding="utf-8")), readme=True)
+    for page in doc_pages():
+        params += collect_doc(doc_commands(page), readme=False)
+    return params
+
+
+def collect_doc(commands: list[Command], readme: bool) -> list:
     runnable = [c for c in commands if skip_reason(c.text) is None]
     first_training = next(
-        (c.line for c in runnable if not c.error and is_training(shlex.split(c.text))), None
+        (
+            c.line
+            for c in runnable
+            if not c.error and is_training(split_env(shlex.split(c.text))[1])
+        ),
+        None,
     )
+    if not readme:
+        first_training = None
     params = []
     for command in commands:
         reason = skip_reason(command.text)
@@ -356,34 +437,38 @@ def collect() -> list:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Workspace:
-    return Workspace(tmp_path_factory.mktemp("readme") / "work")
+def workspaces(tmp_path_factory) -> dict[str, Workspace]:
+    """One workspace per document, made when its first command runs."""
+    base = tmp_path_factory.mktemp("readme")
 
+    class PerDocument(dict):
+        def __missing__(self, doc: str) -> Workspace:
+            name = re.sub(r"\W+", "_", doc)
+            workspace = self[doc] = Workspace(base / name / "work")
+            workspace.prepare()
+            return workspace
 
-@pytest.fixture(scope="module", autouse=True)
-def _workspace_dir(workspace):
-    workspace.root.mkdir(parents=True, exist_ok=True)
-    if debian_fashion_mnist_available():
-        unpack_debian_fashion_mnist(workspace.root / "data")
+    return PerDocument()
 
 
 @pytest.mark.parametrize("command", collect())
-def test_readme_command_runs_as_written(command: Command, workspace: Workspace):
+def test_readme_command_runs_as_written(command: Command, workspaces):
+    workspace = workspaces[command.doc]
     text = fill(command.text, workspace)
     if re.search(r"[|;&<>`$]", text):  # a compound shell line: run it as it is
         workspace.check(workspace.run(["bash", "-c", text]), 0)
         return
-    tokens = shlex.split(text)
+    env, tokens = split_env(shlex.split(text))
     for path in re.findall(r"\bdata\.path=([^/\s]\S*)", text):
         if not (workspace.root / path).exists():
             workspace.image_folder(path)
     if is_training(tokens):
         if "ckpt_path=last" in tokens:  # needs an earlier run of the same config
             workspace.same_config_run(tokens)
-        tokens = shortened(tokens)
+        tokens = shortened(tokens, documented_error=command.error is not None)
     elif program(tokens) in EVAL_PROGRAMS:
         tokens = smaller_eval(tokens)
-    done = workspace.run(tokens)
+    done = workspace.run(tokens, env=env)
     workspace.check(done, 2 if command.error else 0, command.error)
 
 
@@ -396,3 +481,17 @@ def test_the_readme_has_commands_in_every_workflow_section():
     assert any(" -m " in t and "genlab.train -m" in t for t in texts)  # a sweep
     assert any(c.error for c in commands)  # a documented error
     assert not [t for t in texts if t.startswith("$") or " #" in t]  # prompts, comments gone
+
+
+def test_every_docs_page_with_a_workflow_has_its_commands_found():
+    """The parser finds the commands of the tutorials and how-to guides (a changed format of
+    the pages must not silently skip them), and every error in them is attached to a command."""
+    for page in doc_pages():
+        rel = page.relative_to(DOCS).as_posix()
+        if not rel.startswith(("tutorials/", "how-to/")):
+            continue
+        commands = doc_commands(page)
+        assert commands, f"{rel}: no command found"
+        assert not [c.text for c in commands if c.text.startswith("$") or " #" in c.text], rel
+    troubleshooting = doc_commands(DOCS / "how-to" / "troubleshooting.md")
+    assert sum(1 for c in troubleshooting if c.error) >= 10

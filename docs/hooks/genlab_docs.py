@@ -204,8 +204,8 @@ def header_markdown(lines: list[str]) -> str:
         elif not line.strip():
             flush()
         else:
-            if table:
-                flush()
+            if table or (prose and re.match(r"[A-Z][\w ()/-]{0,30}: ", line)):
+                flush()  # a table ends; "Source: ...", "Protocol: ..." start paragraphs
             prose.append(line)
     flush()
     return "\n\n".join(blocks)
