@@ -9,6 +9,8 @@ callback use only the names below (no family names, no attribute probing):
   labels, use_ema);
 * ``latents`` / ``generate_from_latents`` (interpolation; ``latents`` None = no latent space),
   ``reconstruct`` when :attr:`~GenerativeModule.supports_reconstruction`;
+* ``latent_traversal`` (``genlab.sample mode=traverse``: directions through the latent space,
+  :mod:`genlab.models.traversal`; None = nothing to traverse);
 * ``evaluation_terms(datamodule, settings)``: the family's own held-out numbers
   (likelihoods for VAEs, nothing for GANs);
 * :attr:`~GenerativeModule.loss_parts` (the divergence guard), ``schedule_step()`` (the step
@@ -146,6 +148,35 @@ class GenerativeModule(pl.LightningModule):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstructions (B, C, H, W) in [0, 1] of images ``x`` in [0, 1]."""
         raise NotImplementedError(f"the {self.family} family does not reconstruct")
+
+    def latent_traversal(
+        self,
+        num_directions: int,
+        *,
+        center: str = "prior",
+        num_centers: int = 1,
+        images: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        num_samples: int = 10_000,
+        **options: Any,
+    ) -> Any:
+        """The latent space ``genlab.sample mode=traverse`` walks: a
+        :class:`genlab.models.traversal.LatentTraversal` with ``num_directions`` directions
+        and its start points (``center``: ``prior`` = one centre at the prior's / the sampled
+        latents' mean, ``samples`` = ``num_centers`` prior draws, ``data`` = the posterior
+        means of ``images`` (N, C, H, W) in [0, 1], families with an encoder only), or None
+        when the family has no latent space. ``options``: names in ``sample_options``.
+
+        Default: GANSpace (:func:`genlab.models.traversal.principal_traversal`), the top
+        principal components of ``num_samples`` draws of :meth:`latents`, decoded by
+        :meth:`generate_from_latents`; None when :meth:`latents` is None."""
+        from genlab.models.traversal import principal_traversal
+
+        if self.latents(1, generator, **options) is None:
+            return None
+        return principal_traversal(
+            self, num_directions, center, num_centers, images, generator, options, num_samples
+        )
 
     def evaluation_terms(self, datamodule: Any, settings: dict[str, Any]) -> dict[str, Any]:
         """The family's own held-out evaluation for ``genlab.eval`` (flat name -> number or

@@ -20,7 +20,7 @@ from genlab.models.base import GenerativeModule, build_optimizer
 from genlab.models.latents import normal_latents
 from genlab.models.vae.config import VAEConfig
 from genlab.models.vae.evaluation import vae_likelihood
-from genlab.models.vae.priors import build_prior
+from genlab.models.vae.priors import VampPrior, build_prior
 from genlab.nets.vae import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,37 @@ class VAE(GenerativeModule):
         """Mean reconstruction (B, C, H, W) in [0, 1] of x through the posterior mean."""
         mean, _ = self.encode(x.to(self.device))
         return self.likelihood.mean(self.decode(mean)).float()
+
+    # -- traversals (genlab.sample mode=traverse) ---------------------------------------------
+    def latent_traversal(
+        self, num_directions, *, center="prior", num_centers=1, images=None, generator=None,
+        num_samples=None, **options,
+    ):  # fmt: skip
+        """Each coordinate z_i of :meth:`latents`' space, unit step 1 (the prior's std), around
+        :meth:`prior_latent_mean`, prior draws or :meth:`posterior_latents` of ``images``
+        (:func:`genlab.models.traversal.coordinate_traversal`)."""
+        from genlab.models.traversal import coordinate_traversal
+
+        return coordinate_traversal(
+            self, num_directions, center, num_centers, images, generator, options
+        )
+
+    @torch.no_grad()
+    def prior_latent_mean(self) -> Tensor:
+        """E[z] under the prior of :meth:`latents`' space (D,), CPU: 0 for N(0, I); for the
+        VampPrior the mean of its components' means."""
+        if isinstance(self.prior, VampPrior):
+            return self.prior.components(self.encode)[0].float().mean(0).cpu()
+        return torch.zeros(self.latents(1).flatten(1).shape[1])
+
+    @torch.no_grad()
+    def posterior_latents(self, x: Tensor) -> Tensor | None:
+        """Posterior means (B, D) of images x in :meth:`latents`' space, CPU; None where a
+        subclass draws :meth:`latents` in another space (the top layer of a hierarchy) without
+        overriding this."""
+        if type(self).latents is not VAE.latents:
+            return None
+        return self.encode(x.to(self.device))[0].cpu()
 
     def evaluation_terms(self, datamodule, settings: dict) -> dict:
         """ELBO, importance-sampled NLL and bits/dim on ``settings["split"]``
