@@ -89,6 +89,10 @@ class FolderDataModule(ImageDataModule):
       without image files -> raised in ``__init__``; unreadable files are found in
       :meth:`setup` (each is opened with PIL ``verify()``) and skipped with one warning listing
       them, or raise if ``strict: true``; no readable image at all always raises.
+    * ``hflip: true`` mirrors each training image left-right with probability 1/2, drawn afresh
+      every time it is seen (the global torch RNG: seeded, per rank, restored on resume), as
+      the CIFAR-10 datamodule's ``hflip``; evaluation batches and the metrics' real images
+      (:meth:`images`) are never flipped. Off by default.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class FolderDataModule(ImageDataModule):
         strict: bool = False,
         pin_memory: bool = False,
         seed: int = 0,
+        hflip: bool = False,
     ):
         super().__init__(
             data_dir, batch_size, num_workers, image_size, channels, binarize, pin_memory, seed
@@ -113,6 +118,9 @@ class FolderDataModule(ImageDataModule):
         if channels is None:
             raise ConfigError("data.channels", channels, [1, 3])
         self.name = "folder"
+        if not isinstance(hflip, bool):
+            raise ConfigError("data.hflip", hflip, "true or false")
+        self.hflip = hflip
         self._check_num_classes(num_classes, None)
         self.strict = bool(strict)
         if path is None or str(path).strip() in ("", "???"):
@@ -140,6 +148,17 @@ class FolderDataModule(ImageDataModule):
             )
         self.bad_files: list[Path] = []
         self._split_files: dict[str, list[Path]] = {}
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int) -> dict[str, torch.Tensor]:
+        """As every datamodule; then, with ``hflip`` while training, random mirroring:
+        ``image`` (B, C, H, W) -> same shape, each sample flipped along W with probability 1/2."""
+        out = super().on_after_batch_transfer(batch, dataloader_idx)
+        trainer = getattr(self, "trainer", None)
+        if self.hflip and trainer is not None and trainer.training:
+            image = out["image"]
+            flip = torch.rand(image.shape[0], device=image.device) < 0.5
+            out["image"] = torch.where(flip[:, None, None, None], image.flip(3), image)
+        return out
 
     # ----------------------------------------------------------------------------------- setup
     def _check_readable(self) -> list[Path]:

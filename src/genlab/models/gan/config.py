@@ -33,6 +33,8 @@ from genlab.nets.catalog import (
 AUGMENTS = ("none", "diffaugment", "ada")
 LAZY_REG_MODES = ("separate", "fused")  # model.lazy_reg
 EMA_BUFFERS = ("average", "copy")  # model.ema_buffers
+FAKE_LABELS = ("real", "uniform", "dataset")  # model.fake_labels
+LATENT_DISTRIBUTIONS = ("normal", "uniform")  # model.latent_distribution (genlab.models.latents)
 
 
 def lazy_reg_ratio(interval: int) -> float:
@@ -100,9 +102,23 @@ class GANConfig:
         image_size: side of the square images (from ``${data.image_size}``).
         channels: image channels, 1 or 3 (from ``${data.channels}``).
         num_classes: classes in the data (``${data.num_classes}``), used when ``conditional``.
-        latent_dim: size of z ~ N(0, I).
+        latent_dim: size of z.
+        latent_distribution: the prior of z, in training, sampling and interpolation:
+            ``normal`` N(0, I) or ``uniform`` on [-1, 1] (Radford et al.'s DCGAN). The
+            truncation trick redraws entries outside [-t, t] from the same distribution.
         loss: name in ``genlab.losses.gan.GAN_LOSSES`` (:data:`genlab.losses.names.GAN_LOSS_NAMES`).
         conditional: class-conditional G (label embedding) and projection D.
+        fake_labels: the labels G's fakes are conditioned on (``conditional`` only), in D and
+            G steps and the path-length penalty: ``real`` (the real batch's labels, paired
+            with its images), ``uniform`` (uniform random classes drawn afresh for each step,
+            StudioGAN) or ``dataset`` (labels of random training images, i.e. i.i.d. draws from
+            the training set's class frequencies, stylegan2-ada-pytorch's ``gen_c``; counted
+            once from the datamodule's train split when fitting starts and kept in the
+            checkpoint as the ``fake_label_counts`` buffer). Draws come from the global torch
+            stream, which genlab seeds per rank and restores on resume. D scores the reals
+            with their own labels and the fakes with theirs; the gradient penalty (on
+            real/fake interpolates) and R1 use the real labels. ``generate`` without labels
+            draws uniform classes, or with ``dataset`` the training frequencies.
         generator: ``{arch: dcgan|mlp|resnet|stylegan2, ...}``; every other key is an argument
             of that arch's net (:data:`genlab.nets.zoo.GENERATORS`: e.g. ``base_channels`` for dcgan/resnet,
             ``hidden_dims`` for mlp, ``class_embedding_dim``/``hierarchical_z``/
@@ -178,8 +194,10 @@ class GANConfig:
     channels: int
     num_classes: int | None = None
     latent_dim: int = 100
+    latent_distribution: str = "normal"
     loss: str = "non_saturating"
     conditional: bool = False
+    fake_labels: str = "real"
     generator: dict[str, Any] = field(
         default_factory=lambda: {"arch": "dcgan", "base_channels": 64}
     )
@@ -249,6 +267,12 @@ class GANConfig:
             check_non_negative(f"model.{key}", getattr(self, key))
         check_penalty_norm(self.gp_weight, self.r1_gamma, norm)
         self._check_ema()
+        dists = list(LATENT_DISTRIBUTIONS)
+        ok = self.latent_distribution in dists
+        require(ok, "model.latent_distribution", self.latent_distribution, f"one of {dists}")
+        modes = list(FAKE_LABELS)
+        ok = self.fake_labels in modes
+        require(ok, "model.fake_labels", self.fake_labels, f"one of {modes}")
         if self.conditional:
             ok = positive_int(self.num_classes)
             require(ok, "model.num_classes", self.num_classes, "an integer >= 1 (labelled data)")

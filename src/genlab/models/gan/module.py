@@ -30,7 +30,7 @@ from genlab.images import signed_to_unit, unit_to_signed
 from genlab.losses.gan import GAN_LOSSES, gradient_penalty, r1_penalty
 from genlab.models.base import GenerativeModule, build_optimizer
 from genlab.models.gan.config import GANConfig, lazy_reg_optimizer
-from genlab.models.latents import normal_latents
+from genlab.models.latents import draw_latents, normal_latents
 from genlab.nets.layers import orthogonal_regularization
 from genlab.nets.stylegan2 import PathLengthPenalty
 from genlab.nets.zoo import DISCRIMINATORS, GENERATORS
@@ -54,6 +54,33 @@ def build_discriminator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
     spec = {k: v for k, v in cfg.discriminator.items() if k != "arch"}
     net = DISCRIMINATORS[cfg.discriminator["arch"]]
     return net(channels=cfg.channels, image_size=cfg.image_size, num_classes=num_classes, **spec)
+
+
+def training_label_counts(datamodule, num_classes: int) -> torch.Tensor:
+    """Images per class (num_classes,) int64 in the datamodule's training split
+    (``model.fake_labels: dataset``): its ``labels`` tensor when in memory, else each item's
+    label. A ConfigError when there is no such split or a label is not a class."""
+    dataset = getattr(datamodule, "dataset", None)
+    if not callable(dataset):
+        raise ConfigError(
+            "model.fake_labels",
+            "dataset",
+            "real or uniform here (fitting without a genlab datamodule: no training labels to "
+            "count; pass one with trainer.fit(model, datamodule=dm))",
+        )
+    ds = dataset("train")
+    labels = getattr(ds, "labels", None)
+    if not isinstance(labels, torch.Tensor):
+        labels = torch.as_tensor([int(ds[i][1]) for i in range(len(ds))], dtype=torch.int64)
+    labels = labels.long().reshape(-1)
+    if labels.numel() == 0 or labels.min() < 0 or labels.max() >= num_classes:
+        raise ConfigError(
+            "model.fake_labels",
+            "dataset",
+            f"real or uniform, or training data labelled 0..{num_classes - 1} (found labels "
+            f"outside it, or none: -1 = unlabelled)",
+        )
+    return torch.bincount(labels, minlength=num_classes)
 
 
 def build_augment(cfg: GANConfig) -> nn.Module | None:
@@ -144,6 +171,10 @@ class GAN(GenerativeModule):
                 use_buffers=cfg.ema_buffers == "average",
             )
             self.generator_ema.requires_grad_(False)
+        if cfg.conditional and cfg.fake_labels == "dataset":  # filled in setup("fit"), saved
+            self.register_buffer("fake_label_counts", torch.zeros(num_classes, dtype=torch.int64))
+        else:
+            self.fake_label_counts = None
         self.d_steps = 0  # discriminator steps = training batches seen
         self.g_steps = 0  # generator steps = trainer.global_step
         self.skipped_g_steps = 0  # generator steps an fp16 GradScaler skipped (inf/NaN grads)
@@ -165,24 +196,73 @@ class GAN(GenerativeModule):
 
     # -- sampling (the GenerativeModule protocol) ---------------------------------------------
     def sample_latent(self, num_samples: int, generator: torch.Generator | None = None):
-        """Training noise z (num_samples, latent_dim) ~ N(0, I) on the module's device."""
-        return torch.randn(num_samples, self.config.latent_dim, generator=generator).to(self.device)
+        """Training noise z (num_samples, latent_dim) on the module's device, from
+        ``model.latent_distribution`` (N(0, I) or U[-1, 1]) on the CPU stream."""
+        cfg = self.config
+        z = draw_latents(num_samples, cfg.latent_dim, cfg.latent_distribution, generator)
+        return z.to(self.device)
 
     def random_labels(self, num_samples: int, generator: torch.Generator | None = None):
-        """Uniform class labels (num_samples,) for a conditional GAN, else None."""
+        """Class labels (num_samples,) for a conditional GAN, else None: uniform, or with
+        ``fake_labels: dataset`` (once the counts are filled) i.i.d. from the training
+        frequencies."""
         if not self.config.conditional:
             return None
-        labels = torch.randint(0, self.config.num_classes, (num_samples,), generator=generator)
+        counts = self.fake_label_counts
+        if counts is not None and int(counts.sum()) > 0:
+            weights = counts.detach().cpu().double()
+            labels = torch.multinomial(weights, num_samples, replacement=True, generator=generator)
+        else:
+            labels = torch.randint(0, self.config.num_classes, (num_samples,), generator=generator)
         return labels.to(self.device)
 
+    def draw_fake_labels(self, labels: torch.Tensor | None, num: int) -> torch.Tensor | None:
+        """Labels (num,) of ``num`` training fakes (``model.fake_labels``): the first ``num``
+        real ``labels`` (``real``; None when unconditional), else fresh draws of
+        :meth:`random_labels` from the global (per-rank, checkpointed) torch stream."""
+        if labels is None or self.config.fake_labels == "real":
+            return labels if labels is None or num == labels.size(0) else labels[:num]
+        counts = self.fake_label_counts
+        if counts is not None and int(counts.sum()) == 0:
+            raise ConfigError(
+                "model.fake_labels",
+                "dataset",
+                "real or uniform here (the training label counts were never filled: they are "
+                "counted in setup('fit') from the datamodule; fit with "
+                "trainer.fit(model, datamodule=dm))",
+            )
+        return self.random_labels(num)
+
+    def _scorer(self, fake: torch.Tensor, fake_labels, labels):
+        """:meth:`discriminate` for the loss object, which passes one ``labels`` for the real
+        batch and the fakes: the tensor ``fake`` is scored with ``fake_labels``, every other
+        image (the reals) with the real ``labels``."""
+        if fake_labels is labels:
+            return self.discriminate
+
+        def score(images: torch.Tensor, _labels) -> torch.Tensor:
+            return self.discriminate(images, fake_labels if images is fake else labels)
+
+        return score
+
+    def setup(self, stage: str) -> None:
+        """Before fitting: the speed options, and with ``fake_labels: dataset`` the class
+        counts of the training split (a resumed run then loads the checkpoint's)."""
+        super().setup(stage)
+        if stage == "fit" and self.fake_label_counts is not None:
+            datamodule = getattr(self._attached_trainer(), "datamodule", None)
+            counts = training_label_counts(datamodule, self.config.num_classes)
+            self.fake_label_counts.copy_(counts.to(self.fake_label_counts.device))
+
     def latents(self, num_samples, generator=None, truncation=None, temperature=None, **_):
-        """z (N, latent_dim) on the CPU: N(0, I), truncated (|z| <= truncation, redrawn) and
-        tempered when asked. A stylegan2 generator truncates w instead (in
-        :meth:`generate_from_latents`), so z is left untruncated for it."""
+        """z (N, latent_dim) on the CPU from ``latent_distribution`` (N(0, I) or U[-1, 1]),
+        truncated (|z| <= truncation, redrawn) and tempered when asked. A stylegan2 generator
+        truncates w instead (in :meth:`generate_from_latents`), so z is left untruncated for it."""
         if self.style_based:
             truncation = None
+        cfg = self.config
         return normal_latents(
-            num_samples, self.config.latent_dim, generator, truncation, temperature
+            num_samples, cfg.latent_dim, generator, truncation, temperature, cfg.latent_distribution
         )
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -204,7 +284,7 @@ class GAN(GenerativeModule):
         use_ema: bool = True,
     ) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] from prior draws (truncation trick, temperature) and
-        uniform labels (conditional GAN) unless given; the EMA generator when enabled and
+        :meth:`random_labels` (conditional GAN) unless given; the EMA generator when enabled and
         ``use_ema``."""
         z = self.latents(num_samples, generator, truncation, temperature)
         if labels is None:
@@ -270,18 +350,25 @@ class GAN(GenerativeModule):
         return labels
 
     def discriminator_step(
-        self, real: torch.Tensor, labels, fake: torch.Tensor | None = None
+        self, real: torch.Tensor, labels, fake: torch.Tensor | None = None, fake_labels=None
     ) -> dict[str, torch.Tensor]:
         """D losses on a real batch (B, C, H, W) in [-1, 1] and as many fakes (B, C, H, W):
         ``fake`` (detached) when given, else fresh ones; D sees both through
         :meth:`discriminate` (the augmentation), penalties included (ADA: R1 on the
         un-augmented reals through the augmentation, as stylegan2-ada-pytorch). R1 is in this
-        loss on its lazy steps unless it is a separate step (:meth:`r1_loss`)."""
+        loss on its lazy steps unless it is a separate step (:meth:`r1_loss`). The fakes carry
+        ``fake_labels`` (given with ``fake``, else :meth:`draw_fake_labels`), the reals, the
+        gradient penalty and R1 the real ``labels``."""
         cfg = self.config
         if fake is None:
+            z = self.sample_latent(real.size(0))
+            fake_labels = self.draw_fake_labels(labels, real.size(0))
             with torch.no_grad():
-                fake = self.generator(self.sample_latent(real.size(0)), labels)
-        terms = self.loss_fns.discriminator_terms(self.discriminate, real, fake, labels)
+                fake = self.generator(z, fake_labels)
+        elif fake_labels is None:
+            fake_labels = labels
+        score = self._scorer(fake, fake_labels, labels)
+        terms = self.loss_fns.discriminator_terms(score, real, fake, labels)
         loss_d, real_logits, fake_logits = (
             terms["loss_d"],
             terms["real_logits"],
@@ -324,26 +411,33 @@ class GAN(GenerativeModule):
         ``train/pl``."""
         cfg = self.config
         n = max(1, batch_size // cfg.pl_batch_shrink)
-        pl_labels = None if labels is None else labels[:n]
+        z = self.sample_latent(n)
+        pl_labels = self.draw_fake_labels(labels, n)  # real labels[:n] or fresh fake labels
         with torch.autocast(device_type=device.type, enabled=False):
-            images, ws = self.generator(self.sample_latent(n), pl_labels, return_ws=True)
+            images, ws = self.generator(z, pl_labels, return_ws=True)
             penalty = self.path_length(images, ws).mean()
         self._last_pl = penalty.detach()
         return cfg.pl_weight * cfg.pl_every * penalty
 
     def generator_step(
-        self, real: torch.Tensor, labels, fake: torch.Tensor | None = None
+        self, real: torch.Tensor, labels, fake: torch.Tensor | None = None, fake_labels=None
     ) -> torch.Tensor:
         """G loss of ``fake`` (B, C, H, W, still attached to G's graph) or else of fresh fakes;
         the loss object scores them (and, if relativistic, the real batch (B, C, H, W) in
         [-1, 1]) with D through the augmentation. Plus BigGAN's
         orthogonal regularisation of G (``ortho_reg``) and StyleGAN2's lazy path-length
         penalty (``pl_weight`` every ``pl_every`` generator steps, scaled by ``pl_every``) unless
-        it is a separate step (:meth:`path_length_loss`)."""
+        it is a separate step (:meth:`path_length_loss`). Fakes carry ``fake_labels`` (given
+        with ``fake``, else :meth:`draw_fake_labels`), the reals ``labels``."""
         cfg = self.config
         if fake is None:
-            fake = self.generator(self.sample_latent(real.size(0)), labels)
-        loss = self.loss_fns.generator_terms(self.discriminate, real, fake, labels)["loss_g"]
+            z = self.sample_latent(real.size(0))
+            fake_labels = self.draw_fake_labels(labels, real.size(0))
+            fake = self.generator(z, fake_labels)
+        elif fake_labels is None:
+            fake_labels = labels
+        score = self._scorer(fake, fake_labels, labels)
+        loss = self.loss_fns.generator_terms(score, real, fake, labels)["loss_g"]
         if cfg.ortho_reg > 0:
             loss = loss + orthogonal_regularization(self.generator, cfg.ortho_reg).to(loss)
         if self._pl_turn() and "g" not in self.lazy_reg_intervals:  # fused into the G step
@@ -392,12 +486,19 @@ class GAN(GenerativeModule):
         labels = self._labels(batch)
         opt_d, opt_g = self.optimizers()
         generator_turn = (self.d_steps + 1) % self.config.n_critic == 0  # this batch: D and G
-        fake = None
+        fake = fake_labels = None
         if self.config.reuse_fakes and generator_turn:  # one G forward serves both steps
-            fake = self.generator(self.sample_latent(real.size(0)), labels)
+            z = self.sample_latent(real.size(0))
+            fake_labels = self.draw_fake_labels(labels, real.size(0))
+            fake = self.generator(z, fake_labels)
 
+        # the reused fakes' own labels, passed only when they are not the real ones
+        own_labels = fake is not None and fake_labels is not labels
+        reused = {"fake_labels": fake_labels} if own_labels else {}
         self.toggle_optimizer(opt_d)
-        out_d = self.discriminator_step(real, labels, None if fake is None else fake.detach())
+        out_d = self.discriminator_step(
+            real, labels, None if fake is None else fake.detach(), **reused
+        )
         self._optimize(opt_d, out_d.pop("loss_d_total"), self.discriminator, counted=False)
         if "d" in self.lazy_reg_intervals and self._r1_turn():  # Dreg: R1 in its own step
             r1_loss, out_d["r1"] = self.r1_loss(real, labels)
@@ -409,7 +510,7 @@ class GAN(GenerativeModule):
         logs = {f"train/{k}": v for k, v in out_d.items()}
         if generator_turn:
             self.toggle_optimizer(opt_g)
-            loss_g = self.generator_step(real, labels, fake)
+            loss_g = self.generator_step(real, labels, fake, **reused)
             applied = self._optimize(opt_g, loss_g, self.generator, counted=True)
             if "g" in self.lazy_reg_intervals and self._pl_turn():  # Greg: its own step
                 pl_loss = self.path_length_loss(real.size(0), real.device, labels)
