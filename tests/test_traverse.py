@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import bare_trainer, compose_config
 from genlab.checks.errors import ConfigError
 from genlab.models import GAN, VAE
-from genlab.models.traversal import gan_traversal, principal_directions
+from genlab.models.traversal import principal_directions
 from genlab.models.vqvae import VQVAE
 from genlab.sample import traverse
 
@@ -128,8 +128,8 @@ def test_gan_directions_in_z_and_stylegan2_w(tmp_path):
 
     style = GAN(image_size=32, channels=1, latent_dim=4, generator=STYLEGAN2_G,
                 discriminator=STYLEGAN2_D)  # fmt: skip
-    walk = gan_traversal(style, 3, "samples", 2, None, torch.Generator().manual_seed(0),
-                         {"use_ema": True}, 300)  # fmt: skip
+    walk = style.latent_traversal(3, center="samples", num_centers=2, num_samples=300,
+                                  generator=torch.Generator().manual_seed(0), use_ema=True)  # fmt: skip
     assert walk.space == "w" and walk.directions.shape == (3, 6)
     assert torch.allclose(walk.directions @ walk.directions.T, torch.eye(3), atol=1e-5)
     assert (walk.scales[:-1] >= walk.scales[1:]).all()
@@ -139,6 +139,21 @@ def test_gan_directions_in_z_and_stylegan2_w(tmp_path):
     ws = walk.centers[:, None].repeat(1, net.num_ws, 1)
     direct = (net.synthesis(ws, noise_mode="const").clamp(-1, 1) + 1) / 2
     assert torch.allclose(grids[0, :, 2], direct, atol=1e-5)
+
+
+def test_a_conditional_gan_keeps_each_rows_label_along_the_walk():
+    torch.manual_seed(0)
+    gan = GAN(image_size=28, channels=1, latent_dim=8, generator=MLP, discriminator=MLP,
+              conditional=True, num_classes=3).eval()  # fmt: skip
+    walk = gan.latent_traversal(2, center="samples", num_centers=3, num_samples=200,
+                                generator=torch.Generator().manual_seed(1))  # fmt: skip
+    seen = []
+    forward = gan.generator.forward
+    gan.generator.forward = lambda z, labels=None, **kw: (seen.append(labels.clone()),
+                                                          forward(z, labels, **kw))[1]  # fmt: skip
+    walk.images(1.0, 4)
+    labels = torch.cat(seen).view(2, 3, 4)  # (direction, row, step)
+    assert (labels == labels[:, :, :1]).all()  # one label per row
 
 
 def test_a_family_without_latents_is_refused_in_one_line(tmp_path):

@@ -265,6 +265,19 @@ class GAN(GenerativeModule):
             num_samples, cfg.latent_dim, generator, truncation, temperature, cfg.latent_distribution
         )
 
+    def latent_traversal(
+        self, num_directions, *, center="prior", num_centers=1, images=None, generator=None,
+        num_samples=10_000, **options,
+    ):  # fmt: skip
+        """GANSpace directions (:func:`genlab.models.traversal.gan_traversal`): principal
+        components of sampled z, or of w = mapping(z) for a stylegan2 generator; a conditional
+        GAN keeps one class label per centre along its walk."""
+        from genlab.models.traversal import gan_traversal
+
+        return gan_traversal(
+            self, num_directions, center, num_centers, images, generator, options, num_samples
+        )
+
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D's logits (B,) of images (B, C, H, W) in [-1, 1] after the training augmentation
         (``model.augment``; differentiable, so G's gradient flows through it)."""
