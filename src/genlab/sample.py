@@ -80,7 +80,7 @@ def sample_options(cfg: DictConfig, model) -> dict[str, Any]:
     """The sampling options (truncation, temperature, use_ema) of ``cfg`` this family takes."""
     temperature = None if cfg.temperature == 1.0 else cfg.temperature
     requested = {"truncation": cfg.truncation, "temperature": temperature}
-    if not cfg.use_ema:
+    if not cfg.use_ema:  # the default (true) means "whatever the family does"
         requested["use_ema"] = False
     options = model.check_sample_options(requested)
     if "use_ema" in model.sample_options:
