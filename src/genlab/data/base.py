@@ -33,10 +33,24 @@ Design (the contract every model in genlab relies on):
   shard of the ``(seed, epoch)`` permutation, exactly the indices of the ``DistributedSampler``
   Lightning would inject) through :class:`ResumableDistributedSampler`, which can also start
   mid-epoch; the position is per rank and the same on every rank.
+* ``subset`` (every datamodule, ``data.subset``): train on a seeded subset of the *training*
+  split only (val/test untouched): an integer number of images or a fraction in (0, 1]
+  (``round(fraction * N)`` images, at least 1). Labelled data is class-balanced (each class
+  gets ``n // K`` images, the remainder goes one each to classes picked by ``subset_seed``;
+  a class with fewer images gives what it has and the rest is taken round-robin from the
+  others); unlabelled data (labels -1) is plain seeded sampling. The subset depends only on
+  the split content, ``subset`` and ``subset_seed``; it changes ``fingerprint("train")``
+  (so metric caches and protocols against the training split tell subsets apart) and is
+  described by :meth:`ImageDataModule.subset_protocol`. Subclasses need no code for it: the
+  keyword arguments ``subset`` and ``subset_seed`` are added to every subclass ``__init__``
+  and ``fingerprint`` by :meth:`ImageDataModule.__init_subclass__`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -47,7 +61,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genlab.checks.errors import ConfigError
 from genlab.compat import batches_processed_this_epoch
-from genlab.data.hashing import tensor_hash
+from genlab.data.hashing import short_hash, tensor_hash
 from genlab.data.samplers import ResumableDistributedSampler, ResumableRandomSampler
 from genlab.data.tensor_dataset import (
     PADDED_SIZES,
@@ -62,6 +76,79 @@ SPLITS = ("train", "val", "test")
 # Generator seed used by ``images(max_images=...)`` to pick a subset; a constant so that the
 # subset depends only on the split content and ``max_images`` (i.e. on the fingerprint).
 _SUBSET_SEED = 0
+
+
+_SUBSET_ALLOWED = "null (the whole training split), an integer >= 1 or a fraction in (0, 1]"
+
+
+def check_subset(subset: Any) -> int | float | None:
+    """``data.subset``: None, an int >= 1 or a float in (0, 1] (ConfigError otherwise)."""
+    if subset is None:
+        return None
+    if isinstance(subset, bool) or not isinstance(subset, int | float):
+        raise ConfigError("data.subset", subset, _SUBSET_ALLOWED)
+    if isinstance(subset, int):
+        if subset < 1:
+            raise ConfigError("data.subset", subset, _SUBSET_ALLOWED)
+        return subset
+    if not (math.isfinite(subset) and 0.0 < subset <= 1.0):
+        raise ConfigError("data.subset", subset, _SUBSET_ALLOWED)
+    return float(subset)
+
+
+def subset_size(subset: int | float | None, n: int) -> int:
+    """Images the subset keeps of a split of ``n`` (ConfigError when an int exceeds ``n``)."""
+    if subset is None:
+        return n
+    if isinstance(subset, float):
+        return min(n, max(1, round(subset * n)))
+    if subset > n:
+        raise ConfigError(
+            "data.subset", subset, f"{_SUBSET_ALLOWED}; at most {n} (the training split)"
+        )
+    return subset
+
+
+def subset_indices(
+    labels: torch.Tensor | None, n: int, seed: int, total: int | None = None
+) -> torch.Tensor:
+    """Sorted indices of a seeded subset of ``n`` of ``total`` (default ``len(labels)``) items,
+    class-balanced.
+
+    ``labels`` None or all negative: ``n`` items of a seeded permutation. Otherwise each class
+    (label >= 0; items with label < 0 are never picked) contributes ``n // K`` of its items in
+    a seeded order and the remainder ``n % K`` goes one each to the first classes of a seeded
+    class order; a class short of items gives all it has and the shortfall is filled
+    round-robin (same class order) from the classes with items left.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    if labels is None or not bool((labels >= 0).any()):
+        total = total if total is not None else len(labels)  # type: ignore[arg-type]
+        return torch.randperm(total, generator=gen)[:n].sort().values
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    classes = torch.unique(labels[labels >= 0])
+    k = len(classes)
+    if n > int((labels >= 0).sum()):
+        raise ConfigError("data.subset", n, f"at most {int((labels >= 0).sum())} labelled images")
+    members = []
+    for c in classes.tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        members.append(idx[torch.randperm(len(idx), generator=gen)])
+    order = torch.randperm(k, generator=gen).tolist()
+    quota = [n // k] * k
+    for j in order[: n % k]:
+        quota[j] += 1
+    short = 0
+    for j in range(k):
+        if quota[j] > len(members[j]):
+            short += quota[j] - len(members[j])
+            quota[j] = len(members[j])
+    while short:  # fill what the short classes could not give, one each in the seeded order
+        for j in order:
+            if short and quota[j] < len(members[j]):
+                quota[j] += 1
+                short -= 1
+    return torch.cat([m[:q] for m, q in zip(members, quota, strict=True)]).sort().values
 
 
 def _check_int(key: str, value: Any, minimum: int, allowed: str) -> int:
@@ -85,9 +172,27 @@ class ImageDataModule(pl.LightningDataModule):
         binarize: Bernoulli-binarise images (fresh draw per training batch, fixed for eval).
         pin_memory: DataLoader ``pin_memory``.
         seed: seed of the fixed eval binarisation (and of the folder held-out split).
+        subset: train on a seeded, class-balanced subset of the training split: an integer
+            number of images or a fraction in (0, 1]; None = all (see the module docstring).
+            Keyword-only in every subclass (added by ``__init_subclass__``).
+        subset_seed: seed of that subset (independent of the run seed).
     """
 
     name: str = "images"
+    subset: int | float | None = None
+    subset_seed: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give every subclass ``__init__`` the keyword arguments ``subset``/``subset_seed``
+        (so ``data.subset`` works for every datamodule and ``inspect.signature`` lists it) and
+        make every ``fingerprint("train")`` depend on the subset."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_genlab_subset", False):
+            cls.__init__ = _with_subset_kwargs(init)  # type: ignore[method-assign]
+        fingerprint = cls.__dict__.get("fingerprint")
+        if fingerprint is not None and not getattr(fingerprint, "_genlab_subset", False):
+            cls.fingerprint = _with_subset_fingerprint(fingerprint)  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -99,8 +204,14 @@ class ImageDataModule(pl.LightningDataModule):
         binarize: bool = False,
         pin_memory: bool = False,
         seed: int = 0,
+        *,
+        subset: int | float | None = None,
+        subset_seed: int = 0,
     ):
         super().__init__()
+        self.subset = check_subset(subset)
+        self.subset_seed = _check_int("data.subset_seed", subset_seed, 0, "an integer >= 0")
+        self._subset_index: torch.Tensor | None = None  # training indices kept (setup)
         self.data_dir = str(data_dir) if data_dir is not None else "data"
         self.batch_size = _check_int("data.batch_size", batch_size, 1, "an integer >= 1")
         self.num_workers = _check_int("data.num_workers", num_workers, 0, "an integer in [0, 256]")
@@ -166,6 +277,8 @@ class ImageDataModule(pl.LightningDataModule):
         if self._pad:
             datasets = {split: zero_padded(ds, self._pad) for split, ds in datasets.items()}
         datasets.setdefault("val", datasets["test"])
+        if self.subset is not None:
+            datasets["train"] = self._take_subset(datasets["train"])
         self._raw_eval = datasets["test"]
         if self.binarize:
             binarized: dict[int, Dataset] = {}
@@ -175,6 +288,46 @@ class ImageDataModule(pl.LightningDataModule):
                     binarized[id(ds)] = self._binarized_eval(ds)
                 datasets[split] = binarized[id(ds)]
         self._datasets = datasets
+
+    def _take_subset(self, ds: Dataset) -> Dataset:
+        """The ``subset`` of the training dataset ``ds`` (labels from ``ds.labels`` when it has
+        them, else unlabelled: plain seeded sampling)."""
+        n = subset_size(self.subset, len(ds))
+        labels = getattr(ds, "labels", None)
+        labels = torch.as_tensor(labels, dtype=torch.int64) if labels is not None else None
+        if labels is not None and len(labels) != len(ds):
+            labels = None
+        index = subset_indices(labels, n, self.subset_seed, total=len(ds))
+        self._subset_index = index
+        if isinstance(ds, TensorImageDataset):
+            return TensorImageDataset(ds.images[index].contiguous(), ds.labels[index])
+        return torch.utils.data.Subset(ds, index.tolist())
+
+    def subset_protocol(self) -> dict[str, Any] | None:
+        """What ``data.subset`` kept (None without a subset): the requested value, its seed,
+        the number of training images kept out of the split, the images per class and a hash
+        of the kept indices."""
+        if self.subset is None:
+            return None
+        self.setup()
+        index = self._subset_index
+        assert index is not None
+        train = self._datasets["train"]
+        labels = getattr(train, "labels", None)
+        if labels is None and isinstance(train, torch.utils.data.Subset):
+            base = getattr(train.dataset, "labels", None)
+            labels = None if base is None else torch.as_tensor(base)[index]
+        per_class: dict[str, int] | None = None
+        if labels is not None and bool((torch.as_tensor(labels) >= 0).any()):
+            values, counts = torch.unique(torch.as_tensor(labels), return_counts=True)
+            per_class = {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
+        return {
+            "subset": self.subset,
+            "subset_seed": self.subset_seed,
+            "num_train": int(len(index)),
+            "per_class": per_class,
+            "indices_hash": tensor_hash(index),
+        }
 
     def _binarized_eval(self, ds: Dataset) -> Dataset:
         if isinstance(ds, TensorImageDataset):
@@ -338,6 +491,46 @@ class ImageDataModule(pl.LightningDataModule):
 
     # LightningDataModule.__str__ builds every dataloader (and would trigger setup()).
     __str__ = __repr__
+
+
+def _with_subset_kwargs(init: Any) -> Any:
+    """``init`` with the keyword-only ``subset``/``subset_seed`` (checked and set after it)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, subset: Any = None, subset_seed: Any = 0, **kwargs: Any):
+        init(self, *args, **kwargs)
+        self.subset = check_subset(subset)
+        self.subset_seed = _check_int("data.subset_seed", subset_seed, 0, "an integer >= 0")
+        self._subset_index = None
+
+    sig = inspect.signature(init)
+    params = [p for p in sig.parameters.values() if p.name not in ("subset", "subset_seed")]
+    extra = [
+        inspect.Parameter("subset", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("subset_seed", inspect.Parameter.KEYWORD_ONLY, default=0),
+    ]
+    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+    params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    __init__.__signature__ = sig.replace(parameters=params + extra + var_kw)  # type: ignore[attr-defined]
+    __init__._genlab_subset = True  # type: ignore[attr-defined]
+    return __init__
+
+
+def _with_subset_fingerprint(fingerprint: Any) -> Any:
+    """``fingerprint`` whose ``"train"`` value also hashes the subset (value, seed, indices)."""
+
+    @functools.wraps(fingerprint)
+    def wrapped(self, split: str) -> str:
+        fp = fingerprint(self, split)
+        if split != "train" or getattr(self, "subset", None) is None:
+            return fp
+        self.setup()
+        return short_hash(
+            fp, "subset", self.subset, self.subset_seed, tensor_hash(self._subset_index)
+        )
+
+    wrapped._genlab_subset = True  # type: ignore[attr-defined]
+    return wrapped
 
 
 def _check_split(split: str) -> None:
