@@ -64,7 +64,8 @@ def sample_quality(model, datamodule, metrics_cfg: DictConfig, device, use_ema: 
 
     names = (
         "features dataset metrics num_samples batch_size num_real real_split cache_dir "
-        "kid_subsets kid_subset_size is_splits pr_k seed inception_net inception_weights"
+        "kid_subsets kid_subset_size is_splits pr_k seed inception_net inception_weights "
+        "coverage_threshold"
     ).split()
     kwargs = {n: metrics_cfg[n] for n in names if n in metrics_cfg}
     kwargs = OmegaConf.to_container(OmegaConf.create(kwargs), resolve=True)

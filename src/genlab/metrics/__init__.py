@@ -1,4 +1,5 @@
-"""Offline sample-quality metrics: FID, KID, Inception Score and k-NN precision/recall.
+"""Offline sample-quality metrics: FID, KID, Inception Score, k-NN precision/recall and mode
+coverage (class-histogram KL, classes covered, per-class FID: :mod:`genlab.metrics.coverage`).
 
 Main entry point: :class:`SampleQuality`; Lightning integration:
 :class:`genlab.callbacks.sample_quality.SampleQualityCallback`. Feature networks: the shipped
@@ -14,6 +15,13 @@ from genlab.metrics.classifier import (
     classifier_weights_path,
     load_classifier,
 )
+from genlab.metrics.coverage import (
+    COVERAGE_METRICS,
+    STACKED_DATASETS,
+    StackedClassifier,
+    class_fids,
+    coverage_scores,
+)
 from genlab.metrics.precision_recall import knn_radii, precision_recall
 from genlab.metrics.sample_quality import (
     FEATURE_SPACES,
@@ -24,6 +32,11 @@ from genlab.metrics.sample_quality import (
 )
 
 __all__ = [
+    "COVERAGE_METRICS",
+    "STACKED_DATASETS",
+    "StackedClassifier",
+    "class_fids",
+    "coverage_scores",
     "FEATURE_SPACES",
     "METRICS",
     "OUTPUT_KEYS",

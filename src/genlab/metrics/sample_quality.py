@@ -29,16 +29,24 @@ from torch import Tensor, nn
 
 from genlab.checks.errors import ConfigError
 from genlab.checks.values import check_int
+from genlab.metrics.coverage import (
+    COVERAGE_METRICS,
+    COVERAGE_OUTPUT_KEYS,
+    DEFAULT_THRESHOLD,
+    CoverageFeatureExtractor,
+    coverage_metrics,
+)
 from genlab.metrics.feature_cache import RealFeatureCache
 from genlab.metrics.features import (
     FEATURE_SPACES,
-    METRICS,
     FeatureExtractor,
     FeatureSet,
     available_metrics,
     requested_metrics,
 )
-from genlab.metrics.scores import KID_SUBSET_SIZE, OUTPUT_KEYS, FeatureScores
+from genlab.metrics.features import METRICS as FEATURE_METRICS
+from genlab.metrics.scores import KID_SUBSET_SIZE, FeatureScores
+from genlab.metrics.scores import OUTPUT_KEYS as FEATURE_OUTPUT_KEYS
 
 __all__ = [
     "FEATURE_SPACES",
@@ -51,6 +59,25 @@ __all__ = [
 ]
 
 REAL_SPLITS = ("train", "val", "test")
+#: Every metric name: the feature-distance ones (FID, KID, IS, precision, recall; the default
+#: set) and the coverage ones of :mod:`genlab.metrics.coverage` (requested by name).
+METRICS = FEATURE_METRICS + COVERAGE_METRICS
+#: Keys of the dict returned by :meth:`SampleQuality.compute` for each metric.
+OUTPUT_KEYS = {**FEATURE_OUTPUT_KEYS, **COVERAGE_OUTPUT_KEYS}
+
+
+def split_metrics(metrics: Iterable[str] | str | None) -> tuple[Any, tuple[str, ...]]:
+    """``metrics`` -> (the feature-distance names for :func:`requested_metrics`, ``None`` when
+    ``metrics`` is ``None``; the coverage names). ConfigError (``metrics.metrics``) for an
+    unknown name, listing all of :data:`METRICS`."""
+    if metrics is None:
+        return None, ()
+    names = (metrics,) if isinstance(metrics, str) else tuple(str(m) for m in metrics)
+    for m in names:
+        if m not in METRICS:
+            raise ConfigError("metrics.metrics", m, METRICS)
+    coverage = tuple(dict.fromkeys(m for m in names if m in COVERAGE_METRICS))
+    return tuple(m for m in names if m not in COVERAGE_METRICS), coverage
 
 
 @contextlib.contextmanager
@@ -87,8 +114,9 @@ class SampleQuality:
         features: ``"classifier"`` or ``"inception"`` (see :mod:`genlab.metrics.features`).
         dataset: which shipped classifier to use (``classifier`` features only); ``None`` = the
             ``name`` of the real datamodule passed to :meth:`compute` / :meth:`evaluate`.
-        metrics: subset of ``("fid", "kid", "is", "precision", "recall")``; ``None`` = all that
-            the feature space offers.
+        metrics: subset of ``("fid", "kid", "is", "precision", "recall", "coverage",
+            "class_fid")``; ``None`` = the first five that the feature space offers. The coverage
+            metrics (:mod:`genlab.metrics.coverage`) need ``features="classifier"``.
         inception_net: ``"auto"``, ``"fid_helper"`` or ``"torch_fidelity"`` (``inception``
             features only, see :mod:`genlab.metrics.features`).
         inception_weights: torch-fidelity's weights file; ``None`` = the torch hub cache.
@@ -103,6 +131,9 @@ class SampleQuality:
         is_splits: Inception Score splits.
         pr_k: k of the k-NN manifolds of precision/recall.
         seed: seed of every random choice of an evaluation (see module docstring).
+        coverage_threshold: a class counts in ``classes_covered`` when it holds at least this
+            share of its real share of the generated samples (and one sample); ``0`` = one
+            sample.
         device: feature-network device; ``None`` = CPU unless a device is passed per call.
     """
 
@@ -115,7 +146,6 @@ class SampleQuality:
     cache_dir = _setting("cache", "directory")
     real_split = _setting("cache", "split")
     num_real = _setting("cache", "num_real")
-    metrics = _setting("scores", "metrics")
     kid_subsets = _setting("scores", "kid_subsets")
     kid_subset_size = _setting("scores", "kid_subset_size")
     is_splits = _setting("scores", "is_splits")
@@ -140,6 +170,7 @@ class SampleQuality:
         device: str | torch.device | None = None,
         inception_net: str = "auto",
         inception_weights: str | os.PathLike | None = None,
+        coverage_threshold: float = DEFAULT_THRESHOLD,
     ):
         if features not in FEATURE_SPACES:
             raise ConfigError("metrics.features", features, FEATURE_SPACES)
@@ -148,7 +179,30 @@ class SampleQuality:
             from genlab.metrics.inception import resolve_inception_net
 
             net = resolve_inception_net(inception_net, inception_weights)
-        metrics = requested_metrics(metrics, features, net, inception_weights)
+        metrics, coverage = split_metrics(metrics)
+        if coverage and features != "classifier":
+            raise ConfigError(
+                "metrics.metrics",
+                list(coverage),
+                "no coverage metric with metrics.features='inception' (coverage and per-class "
+                "FID count the classes of the dataset's classifier): metrics.features=classifier",
+            )
+        metrics = (
+            ()
+            if coverage and metrics == ()
+            else requested_metrics(metrics, features, net, inception_weights)
+        )
+        if (
+            isinstance(coverage_threshold, bool)
+            or not isinstance(coverage_threshold, (int, float))
+            or not 0 <= coverage_threshold <= 1
+        ):
+            raise ConfigError(
+                "metrics.coverage_threshold", coverage_threshold, "a number in [0, 1]"
+            )
+        self.coverage_threshold = float(coverage_threshold)
+        #: The requested coverage metrics (:mod:`genlab.metrics.coverage`).
+        self.coverage_metrics = coverage
         self.num_samples = check_int("metrics.num_samples", num_samples, 2)
         batch_size = check_int("metrics.batch_size", batch_size)
         num_real = None if num_real is None else check_int("metrics.num_real", num_real, 2)
@@ -164,7 +218,7 @@ class SampleQuality:
         )
         #: The feature network and its extraction (:mod:`genlab.metrics.features`); the weights
         #: are verified now.
-        self.extractor = FeatureExtractor(
+        self.extractor = CoverageFeatureExtractor(
             features, net, inception_weights, dataset, batch_size, device, self.stats
         )
         self.last_timing: dict[str, float] = {}
@@ -172,6 +226,11 @@ class SampleQuality:
         self.last_counts: tuple[int, int] | None = None
 
     available_metrics = staticmethod(available_metrics)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The requested metric names: feature-distance ones, then coverage ones."""
+        return tuple(self.scores.metrics) + self.coverage_metrics
 
     kid_subset_size_for = _forward("scores", FeatureScores.kid_subset_size_for)
     resolve_dataset = _forward("extractor", FeatureExtractor.resolve_dataset)
@@ -253,6 +312,10 @@ class SampleQuality:
             out["kid_subset_size"] = self.kid_subset_size_for(n_real, int(num_fake))
         if "is" in self.metrics:
             out["is_splits"] = self.is_splits
+        if self.coverage_metrics:
+            out["coverage_threshold"] = self.coverage_threshold
+            out["coverage_kl_direction"] = "KL(generated || real), nats"
+            out["coverage_classes"] = "argmax of the classifier's logits"
         return out
 
     def compute_from_features(self, fake: FeatureSet, real: FeatureSet) -> dict[str, float]:
@@ -266,7 +329,11 @@ class SampleQuality:
         # Real state is reused across calls only for the cached datamodule features; any other
         # FeatureSet gets a fresh token (never equal to the previous one), i.e. a full reset.
         key = self.cache.key_of(real)
-        return self.scores.compute(fake, real, object() if key is None else key)
+        out = {}
+        if self.scores.metrics:
+            out = self.scores.compute(fake, real, object() if key is None else key)
+        out.update(coverage_metrics(fake, real, self.coverage_metrics, self.coverage_threshold))
+        return out
 
     def compute(
         self,
