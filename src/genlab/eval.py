@@ -17,6 +17,9 @@ Results (flat ``{name: value}``) are printed and written to ``output`` (default
   :class:`genlab.metrics.SampleQuality` with the ``metrics.*`` settings (``metrics.num_samples=0``
   skips them), with the protocol they used (``sample_quality_reference_split``,
   ``sample_quality_num_real``, ``sample_quality_num_fake``, ``sample_quality_network``, ...).
+* Disentanglement (``disentanglement.metrics=[mig,dci,factor_vae]``, data with factor labels
+  such as ``shapes2d``): ``<split>/mig``, ``<split>/dci_*``, ``<split>/factor_vae_score`` of
+  the posterior means (:mod:`genlab.metrics.disentanglement`) and their protocol.
 """
 
 from __future__ import annotations
@@ -83,6 +86,29 @@ def sample_quality(model, datamodule, metrics_cfg: DictConfig, device, use_ema: 
     return out
 
 
+def disentanglement(model, datamodule, dcfg: DictConfig | None, device, seed: int) -> dict:
+    """MIG / DCI / FactorVAE score (``disentanglement.metrics``) of the posterior means of a
+    pool of ``disentanglement.num_images`` images with factor labels
+    (:mod:`genlab.metrics.disentanglement`); ``{}`` when no metric is asked for."""
+    names = list(dcfg.get("metrics") or []) if dcfg is not None else []
+    if not names:
+        return {}
+    from genlab.metrics.disentanglement import disentanglement_scores, encode_factors
+
+    split = dcfg.get("split", "train")
+    check_choice("disentanglement.split", split, ["test", "val", "train"])
+    n = check_int("disentanglement.num_images", dcfg.get("num_images"), allow_none=True)
+    t0 = time.perf_counter()
+    codes, factors = encode_factors(model, datamodule, split, n, 256, device, seed)
+    keys = ("num_points num_test_points num_bins dci_classifier factor_vae_batch_size "
+            "factor_vae_num_train factor_vae_num_eval").split()  # fmt: skip
+    kwargs = {k: dcfg[k] for k in keys if dcfg.get(k) is not None}
+    out = disentanglement_scores(codes, factors, names, seed=seed, prefix=f"{split}/", **kwargs)
+    out["disentanglement_split"] = split
+    out["disentanglement_seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run every evaluation that applies to the checkpoint; return and save the results."""
     import torch
@@ -134,6 +160,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if quality:
         results.update(quality)
         results["sample_quality_seconds"] = round(time.perf_counter() - t0, 2)
+
+    results.update(disentanglement(model, datamodule, cfg.get("disentanglement"), device, cfg.seed))
 
     output = Path(cfg.output) if cfg.get("output") else ckpt_path.parent / "eval.json"
     output.parent.mkdir(parents=True, exist_ok=True)

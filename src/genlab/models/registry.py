@@ -34,6 +34,8 @@ BUILTIN: dict[str, str] = {
     "hvae": "genlab.models.vae:HierarchicalVAE",
     "ladder_vae": "genlab.models.vae:LadderVAE",
     "topdown_vae": "genlab.models.vae:TopDownVAE",
+    "beta_tcvae": "genlab.models.vae:BetaTCVAE",
+    "factor_vae": "genlab.models.vae:FactorVAE",
     "vqvae": "genlab.models.vqvae:VQVAE",
     "vqvae_prior": "genlab.models.vqvae:VQVAEPrior",
 }
@@ -46,6 +48,8 @@ BUILTIN_CONFIGS: dict[str, str] = {
     "hvae": "genlab.models.vae.config:HierarchicalVAEConfig",
     "ladder_vae": "genlab.models.vae.config:LadderVAEConfig",
     "topdown_vae": "genlab.models.vae.config:TopDownVAEConfig",
+    "beta_tcvae": "genlab.models.vae.disentangle_config:BetaTCVAEConfig",
+    "factor_vae": "genlab.models.vae.disentangle_config:FactorVAEConfig",
     "vqvae": "genlab.models.vqvae.config:VQVAEConfig",
     "vqvae_prior": "genlab.models.vqvae.config:VQVAEPriorConfig",
 }
@@ -65,6 +69,10 @@ BUILTIN_TARGETS: dict[str, str] = {
     "genlab.models.vae.ladder.LadderVAE": "ladder_vae",
     "genlab.models.vae.TopDownVAE": "topdown_vae",
     "genlab.models.vae.topdown.TopDownVAE": "topdown_vae",
+    "genlab.models.vae.BetaTCVAE": "beta_tcvae",
+    "genlab.models.vae.disentangle.BetaTCVAE": "beta_tcvae",
+    "genlab.models.vae.FactorVAE": "factor_vae",
+    "genlab.models.vae.disentangle.FactorVAE": "factor_vae",
     "genlab.models.vqvae.VQVAE": "vqvae",
     "genlab.models.vqvae.module.VQVAE": "vqvae",
     "genlab.models.vqvae.VQVAEPrior": "vqvae_prior",

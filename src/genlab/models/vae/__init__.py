@@ -1,5 +1,6 @@
 """VAE family: the single-latent VAE, the L-layer hierarchical VAE, Sønderby et al.'s Ladder
-VAE and the NVAE/VDVAE-style top-down VAE. The configs (:mod:`genlab.models.vae.config`)
+VAE and the NVAE/VDVAE-style top-down VAE, and
+β-TCVAE and FactorVAE for disentanglement. The configs (:mod:`genlab.models.vae.config`)
 import no torch; each module class loads its module (torch, Lightning) on first use, so
 checking a config stays light."""
 
@@ -16,6 +17,10 @@ _LAZY = {
     "LadderVAEConfig": "genlab.models.vae.config",
     "TopDownVAE": "genlab.models.vae.topdown",
     "TopDownVAEConfig": "genlab.models.vae.config",
+    "BetaTCVAE": "genlab.models.vae.disentangle",
+    "BetaTCVAEConfig": "genlab.models.vae.disentangle_config",
+    "FactorVAE": "genlab.models.vae.disentangle",
+    "FactorVAEConfig": "genlab.models.vae.disentangle_config",
 }
 
 __all__ = list(_LAZY)
