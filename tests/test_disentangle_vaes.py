@@ -85,6 +85,10 @@ def test_factor_vae_trains_both_optimizers_counting_vae_steps():
     assert moved(enc_before, list(model.encoder.parameters()))
     loss_d, accuracy = model.discriminator_loss(torch.randn(16, 3))
     assert torch.isfinite(loss_d) and 0 <= accuracy <= 1
+    # its checkpoint loads: the discriminator's optimizer spec is one genlab.eval/sample accept
+    from genlab.runs.checkpoints import check_hyper_parameters
+
+    check_hyper_parameters(dict(model.hparams))
 
 
 def test_config_errors_name_the_key():
@@ -105,3 +109,33 @@ def test_presets_compose_and_check_before_torch(tmp_path, preset):
     bad = compose_config(tmp_path, f"model={preset}", "model.gamma=-1")
     with pytest.raises(ConfigError, match="model.gamma"):
         check_model_config(bad.model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["beta_tcvae", "factor_vae"])
+def test_preset_trains_on_shapes2d_and_evaluates_disentanglement(make_cfg, tmp_path, preset):
+    """genlab.train model=<preset> data=shapes2d -> checkpoint -> genlab.eval with the three
+    disentanglement metrics (tiny sizes)."""
+    from genlab.eval import evaluate
+    from genlab.train import train
+
+    out = tmp_path / "run"
+    train(make_cfg(f"model={preset}", "data=shapes2d", "data.num_train=256", "data.num_test=64",
+                   "model.arch=mlp", "model.hidden_dims=[32]", "model.likelihood=bernoulli",
+                   "model.discriminator_hidden_dims=[16]" if preset == "factor_vae" else "seed=0",
+                   "~callbacks.sample_grid", f"callbacks.model_checkpoint.dirpath={out}/ckpt",
+                   f"logger.csv.save_dir={out}"))  # fmt: skip
+    with open(next(out.glob("csv/**/metrics.csv"))) as f:
+        header = f.readline()
+    expected = ("train/mi", "train/tc", "train/dwkl") if preset == "beta_tcvae" else (
+        "train/tc", "train/loss_d")  # fmt: skip
+    assert all(name in header for name in expected)
+    results = evaluate(compose_config(
+        tmp_path / "eval", f"ckpt_path={out}/ckpt/last.ckpt", "num_test_images=8", "k=2",
+        "k_batch=2", "metrics.num_samples=0", "disentanglement.metrics=[mig,dci,factor_vae]",
+        "disentanglement.num_images=200", "disentanglement.num_points=120",
+        "disentanglement.num_test_points=80", "disentanglement.dci_classifier=logistic",
+        "disentanglement.factor_vae_num_train=50", "disentanglement.factor_vae_num_eval=50",
+        config_name="eval"))  # fmt: skip
+    for name in ("train/mig", "train/dci_disentanglement", "train/factor_vae_score"):
+        assert 0 <= results[name] <= 1

@@ -167,9 +167,7 @@ class FactorVAE(VAE):
         if self.config.lr_scheduler is not None:
             raise ValueError("model.lr_scheduler: null for factor_vae (two optimizers)")
         vae = build_optimizer(self.config.optimizer, self.vae_parameters())
-        disc = build_optimizer(
-            self.config.discriminator_optimizer, self.tc_discriminator.parameters()
-        )
+        disc = build_optimizer(self.config.optimizer_d, self.tc_discriminator.parameters())
         return [vae, disc]
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:

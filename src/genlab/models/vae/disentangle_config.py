@@ -84,14 +84,14 @@ class FactorVAEConfig(VAEConfig):
             10 to 100 on dSprites).
         discriminator_hidden_dims: hidden layers of the discriminator MLP (Kim & Mnih: six
             layers of 1000 units, LeakyReLU 0.2), two output logits (z from q(z), z permuted).
-        discriminator_optimizer: ``{_target_: torch.optim.X, lr: .., ...}`` of the
+        optimizer_d: ``{_target_: torch.optim.X, lr: .., ...}`` of the
             discriminator (Kim & Mnih: Adam, lr 1e-4, betas (0.5, 0.9)).
         latent_dim: size of z (10, as in the disentanglement literature).
     """
 
     gamma: float = 40.0
     discriminator_hidden_dims: list[int] = field(default_factory=lambda: [1000] * 6)
-    discriminator_optimizer: dict[str, Any] = field(
+    optimizer_d: dict[str, Any] = field(
         default_factory=lambda: {"_target_": "torch.optim.Adam", "lr": 1e-4, "betas": [0.5, 0.9]}
     )
     latent_dim: int = 10
@@ -105,5 +105,5 @@ class FactorVAEConfig(VAEConfig):
             isinstance(dims, list | tuple) and len(dims) >= 1 and all(positive_int(d) for d in dims)
         )
         require(ok, "model.discriminator_hidden_dims", dims, "a list of integers >= 1")
-        check_optimizer("model.discriminator_optimizer", self.discriminator_optimizer)
+        check_optimizer("model.optimizer_d", self.optimizer_d)
         check_int("model.latent_dim", self.latent_dim, 2)
