@@ -142,3 +142,128 @@ def test_training_callback_logs_the_coverage_names():
         "val/fid", "val/coverage_kl", "val/coverage_kl_uniform", "val/classes_covered",
         "val/modes_covered", "val/class_fid", "val/class_fid_max",
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- collapse guard
+class _Logger:
+    def __init__(self):
+        self.logged = []
+
+    def log_metrics(self, metrics, step):
+        self.logged.append((dict(metrics), step))
+
+
+def _fake_trainer(tmp_path, sq, num_classes=10):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        callbacks=[sq], loggers=[_Logger()], default_root_dir=str(tmp_path), is_global_zero=True,
+        current_epoch=0, global_step=0, datamodule=SimpleNamespace(num_classes=num_classes),
+        sanity_checking=False,
+    )  # fmt: skip
+
+
+def _evaluation(trainer, sq, guard, covered):
+    sq.num_evaluations += 1
+    sq.last_results = {"classes_covered": covered}
+    trainer.current_epoch += 1
+    trainer.global_step += 10
+    guard.on_train_epoch_end(trainer, None)
+
+
+def test_collapse_guard_records_status_after_patience(tmp_path, caplog):
+    import json
+
+    from genlab.callbacks.collapse import CollapseGuard
+    from genlab.callbacks.sample_quality import SampleQualityCallback
+    from genlab.runs.records import read_status, write_status
+
+    write_status(tmp_path, "running", num=3)  # what genlab.train / a sweep job wrote
+    sq = SampleQualityCallback(metrics=["coverage"])
+    trainer = _fake_trainer(tmp_path, sq)
+    guard = CollapseGuard(threshold=0.9, patience=2)
+    guard.on_fit_start(trainer, None)
+    _evaluation(trainer, sq, guard, 10.0)
+    _evaluation(trainer, sq, guard, 3.0)  # 1 evaluation below 9 classes: not yet
+    guard.on_train_end(trainer, None)  # the same evaluation is not counted twice
+    assert not guard.collapsed and read_status(tmp_path)["status"] == "running"
+    _evaluation(trainer, sq, guard, 2.0)
+    assert guard.collapsed and guard.count == 2
+    status = read_status(tmp_path)
+    assert status["status"] == "collapsed" and status["num"] == 3  # the sweep's keys are kept
+    assert status["collapse"]["value"] == 2.0 and status["collapse"]["threshold"] == 9.0
+    assert json.loads((tmp_path / "collapse.json").read_text())["epoch"] == 3
+    assert [m["train/collapsed"] for m, _ in trainer.loggers[0].logged] == [0.0, 0.0, 1.0]
+    assert "mode collapse: val/classes_covered = 2 < 9" in caplog.text
+    _evaluation(trainer, sq, guard, 10.0)  # recovered: the count restarts
+    assert guard.count == 0 and guard.collapsed
+
+
+def test_collapse_guard_stop_and_bad_settings(tmp_path):
+    from genlab.callbacks.collapse import CollapseError, CollapseGuard
+    from genlab.callbacks.sample_quality import SampleQualityCallback
+
+    sq = SampleQualityCallback(metrics=["coverage"])
+    trainer = _fake_trainer(tmp_path, sq)
+    guard = CollapseGuard(
+        monitor="val/coverage_kl", threshold=1.0, relative=False, collapsed_when="above",
+        patience=1, stop=True,
+    )  # fmt: skip
+    guard.on_fit_start(trainer, None)
+    sq.num_evaluations, sq.last_results = 1, {"coverage_kl": 2.3}
+    with pytest.raises(CollapseError, match="val/coverage_kl = 2.3 > 1"):
+        guard.on_train_epoch_end(trainer, None)
+    with pytest.raises(ConfigError, match="callbacks.collapse.collapsed_when"):
+        CollapseGuard(collapsed_when="under")
+    with pytest.raises(ConfigError, match="callbacks.collapse.patience"):
+        CollapseGuard(patience=0)
+
+
+@pytest.mark.slow
+def test_collapse_in_a_lightning_run_one_class_generator(tmp_path, mini):
+    """A real Trainer: a 'generator' that outputs one image covers one class; after 2
+    evaluations the guard writes status: collapsed and the callback logged val/classes_covered."""
+    import lightning.pytorch as pl
+
+    from genlab.callbacks.collapse import CollapseGuard
+    from genlab.callbacks.sample_quality import SampleQualityCallback
+    from genlab.runs.records import read_status
+
+    image = mini.images("test")[:1].float() / 255
+
+    class OneImage(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.w**2).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def generate(self, n):
+            return image.expand(n, -1, -1, -1).to(self.device)
+
+    sq = SampleQualityCallback(metrics=["coverage"], num_samples=50, num_real=200, batch_size=50)
+    guard = CollapseGuard(patience=2)
+    trainer = pl.Trainer(
+        max_epochs=3, limit_train_batches=1, limit_val_batches=0, callbacks=[sq, guard],
+        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=str(tmp_path),
+    )  # fmt: skip
+    trainer.fit(OneImage(), datamodule=mini)
+    assert sq.last_results["classes_covered"] == 1
+    assert guard.collapsed and read_status(tmp_path)["status"] == "collapsed"
+
+
+def test_collapse_guard_is_idle_without_coverage(tmp_path):
+    from genlab.callbacks.collapse import CollapseGuard
+    from genlab.callbacks.sample_quality import SampleQualityCallback
+
+    sq = SampleQualityCallback(metrics=["fid"])
+    trainer = _fake_trainer(tmp_path, sq, num_classes=None)  # e.g. data=folder: no classes
+    guard = CollapseGuard()
+    guard.on_fit_start(trainer, None)  # no ConfigError: nothing to watch
+    _evaluation(trainer, sq, guard, 0.0)
+    assert not guard.watching(trainer) and guard.count == 0 and not trainer.loggers[0].logged
