@@ -108,6 +108,18 @@ class GANConfig:
             truncation trick redraws entries outside [-t, t] from the same distribution.
         loss: name in ``genlab.losses.gan.GAN_LOSSES`` (:data:`genlab.losses.names.GAN_LOSS_NAMES`).
         conditional: class-conditional G (label embedding) and projection D.
+        pack: PacGAN packing (Lin et al. 2018): D judges ``pack`` = m samples at once, all real
+            or all fake, concatenated along the channels as fjxmlzn/PacGAN does (its
+            ``tf.concat(G_sep, 3)``), so D's input has ``m x channels`` channels and a batch of
+            B images (after ``model.augment``, which acts on each image) is B/m packed inputs;
+            the batch size must be divisible by m (``data.batch_size``). 1 = no packing. R1 is
+            the R1 of the packed D (the squared gradient norm of each packed input: m x the
+            per-image mean). Refused with ``conditional`` (projection D scores one label per
+            input; m images carry m labels) and ``gp_weight > 0`` (WGAN-GP's unit-norm
+            constraint and its interpolation lines are per D input; genlab's penalty draws
+            them per image). Allowed with ADA (r_t = E[sign(D)] over packed inputs), DiffAugment,
+            batch norm in D (the reference D uses it) and StyleGAN2's minibatch-stddev (its
+            groups are of packed inputs: B/m must suit ``mbstd_group_size``).
         fake_labels: the labels G's fakes are conditioned on (``conditional`` only), in D and
             G steps and the path-length penalty: ``real`` (the real batch's labels, paired
             with its images), ``uniform`` (uniform random classes drawn afresh for each step,
@@ -198,6 +210,7 @@ class GANConfig:
     loss: str = "non_saturating"
     conditional: bool = False
     fake_labels: str = "real"
+    pack: int = 1
     generator: dict[str, Any] = field(
         default_factory=lambda: {"arch": "dcgan", "base_channels": 64}
     )
@@ -273,10 +286,33 @@ class GANConfig:
         modes = list(FAKE_LABELS)
         ok = self.fake_labels in modes
         require(ok, "model.fake_labels", self.fake_labels, f"one of {modes}")
+        self._check_pack()
         if self.conditional:
             ok = positive_int(self.num_classes)
             require(ok, "model.num_classes", self.num_classes, "an integer >= 1 (labelled data)")
         check_speed_options(self)
+
+    def _check_pack(self) -> None:
+        """``pack``: an integer >= 1; refused (one line naming both keys, and why) with the
+        options it cannot combine with."""
+        check_int("model.pack", self.pack)
+        if self.pack == 1:
+            return
+        if self.conditional:
+            raise ConfigError(
+                "model.pack",
+                self.pack,
+                "1 with model.conditional=true (the projection discriminator scores one label "
+                "per input; a packed input holds model.pack images with as many labels)",
+            )
+        if self.gp_weight > 0:
+            raise ConfigError(
+                "model.pack",
+                self.pack,
+                f"1 with model.gp_weight={self.gp_weight} (WGAN-GP constrains the gradient norm "
+                "of each D input along real-fake lines; genlab's penalty draws them per image, "
+                "not per packed input); use model.r1_gamma, which packs exactly",
+            )
 
     def _check_ema(self) -> None:
         """``ema_decay`` (constant) or ``ema_kimg`` (half-life in images, ``ema_rampup``)."""

@@ -50,10 +50,34 @@ def build_generator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
 
 
 def build_discriminator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
-    """The ``model.discriminator.arch`` net of :data:`DISCRIMINATORS`."""
+    """The ``model.discriminator.arch`` net of :data:`DISCRIMINATORS`; with ``model.pack`` = m
+    it takes m x ``channels`` input channels (PacGAN, :func:`pack_images`)."""
     spec = {k: v for k, v in cfg.discriminator.items() if k != "arch"}
     net = DISCRIMINATORS[cfg.discriminator["arch"]]
-    return net(channels=cfg.channels, image_size=cfg.image_size, num_classes=num_classes, **spec)
+    channels = cfg.channels * cfg.pack
+    return net(channels=channels, image_size=cfg.image_size, num_classes=num_classes, **spec)
+
+
+def pack_images(images: torch.Tensor, pack: int, drop_remainder: bool = False) -> torch.Tensor:
+    """PacGAN packing: images (B, C, H, W) -> (B/m, m*C, H, W), packed input j holding images
+    j*m .. j*m+m-1 concatenated along the channels (fjxmlzn/PacGAN's ``tf.concat(G_sep, 3)``).
+    ``pack`` = 1 returns ``images``. B must be divisible by m (ConfigError naming
+    ``data.batch_size`` and ``model.pack``) unless ``drop_remainder`` (evaluation: the last
+    B mod m images are left out)."""
+    if pack == 1:
+        return images
+    b, c, h, w = images.shape
+    if b % pack:
+        if not drop_remainder:
+            raise ConfigError(
+                "data.batch_size",
+                b,
+                f"a multiple of model.pack={pack} (the discriminator judges model.pack images "
+                "at once; a training split smaller than the batch gives a smaller batch too)",
+            )
+        b -= b % pack
+        images = images[:b]
+    return images.reshape(b // pack, pack * c, h, w)
 
 
 def training_label_counts(datamodule, num_classes: int) -> torch.Tensor:
@@ -280,9 +304,12 @@ class GAN(GenerativeModule):
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D's logits (B,) of images (B, C, H, W) in [-1, 1] after the training augmentation
-        (``model.augment``; differentiable, so G's gradient flows through it)."""
+        (``model.augment``; differentiable, so G's gradient flows through it); with
+        ``model.pack`` = m, logits (B/m,) of the packed images (:func:`pack_images`)."""
         if self.augment is not None:
             images = self.augment(images)
+        if self.config.pack > 1:  # PacGAN: (B, C, H, W) -> (B/m, m*C, H, W); unconditional
+            return self.discriminator(pack_images(images, self.config.pack), None)
         return self.discriminator(images, labels)
 
     @torch.no_grad()
@@ -415,7 +442,9 @@ class GAN(GenerativeModule):
     def r1_loss(self, real: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
         """``(gamma/2 * r1_every * R1, R1 detached)`` on the reals (B, C, H, W) in [-1, 1]."""
         cfg = self.config
-        r1 = r1_penalty(self.discriminate, real, labels)
+        # packed D: each packed input's squared norm sums its m images' (r1_penalty averages
+        # over images), so x pack is the R1 of D on its own inputs
+        r1 = r1_penalty(self.discriminate, real, labels) * cfg.pack
         return 0.5 * cfg.r1_gamma * cfg.r1_every * r1, r1.detach()
 
     def path_length_loss(self, batch_size: int, device: torch.device, labels) -> torch.Tensor:
@@ -578,6 +607,10 @@ class GAN(GenerativeModule):
         real = unit_to_signed(batch["image"])
         labels = self._labels(batch)
         fake = unit_to_signed(self.generate(real.size(0), labels=labels))
+        pack = self.config.pack
+        if pack > 1:  # packed D, unconditional; a last partial pack is left out
+            real, fake = (pack_images(x, pack, drop_remainder=True) for x in (real, fake))
+            labels = None
         d_real = torch.sigmoid(self.discriminator(real, labels).float()).mean()
         d_fake = torch.sigmoid(self.discriminator(fake, labels).float()).mean()
         self.log_dict({"val/d_real": d_real, "val/d_fake": d_fake}, sync_dist=True)
