@@ -86,11 +86,24 @@ def sample_quality(model, datamodule, metrics_cfg: DictConfig, device, use_ema: 
     return out
 
 
+def disentanglement_metrics(dcfg: DictConfig | None, model, datamodule) -> list[str]:
+    """The checked ``disentanglement.metrics`` (before any slow work): known names, a model
+    with an encoder and data with factor labels; ``[]`` = none asked for."""
+    names = list(dcfg.get("metrics") or []) if dcfg is not None else []
+    if names:
+        from genlab.metrics.disentanglement import METRIC_NAMES, check_factor_data
+
+        for name in names:
+            check_choice("disentanglement.metrics", name, list(METRIC_NAMES))
+        check_factor_data(model, datamodule)
+    return names
+
+
 def disentanglement(model, datamodule, dcfg: DictConfig | None, device, seed: int) -> dict:
     """MIG / DCI / FactorVAE score (``disentanglement.metrics``) of the posterior means of a
     pool of ``disentanglement.num_images`` images with factor labels
     (:mod:`genlab.metrics.disentanglement`); ``{}`` when no metric is asked for."""
-    names = list(dcfg.get("metrics") or []) if dcfg is not None else []
+    names = disentanglement_metrics(dcfg, model, datamodule)
     if not names:
         return {}
     from genlab.metrics.disentanglement import disentanglement_scores, encode_factors
@@ -134,6 +147,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     data_overrides = OmegaConf.to_container(cfg.get("data") or OmegaConf.create({}), resolve=True)
     datamodule = datamodule_from_checkpoint(checkpoint, data_overrides)
     datamodule.setup("test")
+    disentanglement_metrics(cfg.get("disentanglement"), model, datamodule)  # refused up front
 
     results: dict[str, Any] = {
         "ckpt_path": str(ckpt_path),

@@ -341,18 +341,10 @@ def disentanglement_scores(
     return out
 
 
-def encode_factors(model, datamodule, split: str, num_images: int | None, batch_size: int,
-                   device, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(codes, factors) of ``num_images`` images of ``split`` drawn at random without
-    replacement (``seed``; None = all, in order): the model's posterior means (``model.encode``)
-    and the datamodule's factor labels (``datamodule.factors(split)``, (N, num_factors)).
-    ConfigError when the data has no factor labels or the model no encoder."""
-    import torch
-
-    from genlab.images import to_unit
-
-    labels = getattr(datamodule, "factors", None)
-    if not callable(labels):
+def check_factor_data(model, datamodule) -> None:
+    """ConfigError naming ``disentanglement.metrics`` unless the data has factor labels
+    (``datamodule.factors(split)``) and the model an encoder (``model.encode``)."""
+    if not callable(getattr(datamodule, "factors", None)):
         raise ConfigError(
             "disentanglement.metrics",
             "[...]",
@@ -363,6 +355,20 @@ def encode_factors(model, datamodule, split: str, num_images: int | None, batch_
         raise ConfigError(
             "disentanglement.metrics", "[...]", f"[] (the {model.family} family has no encoder)"
         )
+
+
+def encode_factors(model, datamodule, split: str, num_images: int | None, batch_size: int,
+                   device, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(codes, factors) of ``num_images`` images of ``split`` drawn at random without
+    replacement (``seed``; None = all, in order): the model's posterior means (``model.encode``)
+    and the datamodule's factor labels (``datamodule.factors(split)``, (N, num_factors)).
+    ConfigError when the data has no factor labels or the model no encoder."""
+    import torch
+
+    from genlab.images import to_unit
+
+    check_factor_data(model, datamodule)
+    labels = datamodule.factors
     factors = np.asarray(labels(split))
     dataset = datamodule.dataset(split)
     if num_images is None or num_images >= len(factors):
