@@ -608,3 +608,20 @@ def test_inception_on_a_cpu_gets_chunks_of_its_fastest_batch_with_the_same_featu
     assert net.calls == [4, 4, 2]
     assert torch.equal(chunked, net(images))
     assert extractor.stats["feature_batches"] == 1  # one batch of metrics.batch_size
+
+
+def test_default_metrics_on_data_without_a_shipped_classifier_warn_once_and_step_aside():
+    """data=shapes2d (no shipped classifier): the default callback must not stop the run; it
+    warns once and logs no val/fid. A classifier named in metrics.dataset must still exist."""
+    from types import SimpleNamespace
+
+    from genlab.callbacks.sample_quality import SampleQualityCallback
+
+    datamodule = SimpleNamespace(name="shapes2d", images=None, fingerprint=None)
+    trainer = SimpleNamespace(datamodule=datamodule, is_global_zero=True)
+    callback = SampleQualityCallback()
+    with pytest.warns(UserWarning, match="no sample-quality metrics for data 'shapes2d'"):
+        callback.on_fit_start(trainer, None)
+    assert callback.every_n_epochs == 0
+    with pytest.raises(ConfigError, match="metrics.dataset='shapes2d'"):
+        SampleQualityCallback(dataset="shapes2d")  # the user named it: an error, no silent skip

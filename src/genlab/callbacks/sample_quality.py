@@ -28,6 +28,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 from genlab.checks.errors import ConfigError
 from genlab.metrics.sample_quality import OUTPUT_KEYS, SampleQuality, eval_mode
@@ -207,8 +208,30 @@ class SampleQualityCallback(pl.Callback):
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_epoch = None
+        if self.every_n_epochs and self._no_classifier_for_the_data(trainer):
+            self.every_n_epochs = 0  # the default metrics on data genlab has no classifier for
         if self.every_n_epochs and trainer.is_global_zero:
             self.sample_quality.real_features(self._datamodule(trainer), device=pl_module.device)
+
+    def _no_classifier_for_the_data(self, trainer: pl.Trainer) -> bool:
+        """True (with one warning) when the metrics use classifier features of the datamodule's
+        own name (``metrics.dataset=null``) and genlab ships no classifier for it (e.g.
+        ``data=shapes2d``): training goes on without val/fid & co. rather than fail. A dataset
+        named in ``metrics.dataset`` still has to exist (ConfigError)."""
+        from genlab.metrics.classifier import available_classifiers
+
+        quality = self.sample_quality
+        if quality.features != "classifier" or quality.dataset is not None:
+            return False
+        name = getattr(self._datamodule(trainer), "name", None)
+        if name is None or name in available_classifiers():
+            return False
+        rank_zero_warn(
+            f"no sample-quality metrics for data {name!r}: genlab ships no classifier for it "
+            f"(shipped: {', '.join(available_classifiers())}); set metrics.features=inception "
+            "for Inception FID, or metrics.every_n_epochs=0 to silence this"
+        )
+        return True
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.at_start or self.every_n_epochs == 0 or trainer.global_step != 0:
