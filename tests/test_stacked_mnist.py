@@ -100,3 +100,19 @@ def test_real_mnist_modes_are_near_uniform():
     dm = StackedMNISTDataModule(data_dir=str(_mnist_dir()), num_train=1000, num_test=5000)
     counts = torch.bincount(dm.dataset("test").labels, minlength=NUM_MODES)
     assert (counts > 0).sum() > 990  # 5,000 draws over 1,000 near-uniform modes
+
+
+def test_config_is_commented_and_instantiates(tmp_path):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    path = REPO / "src" / "genlab" / "conf" / "data" / "stacked_mnist.yaml"
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert "#" in line or line.startswith("_target_"), f"uncommented key: {line}"
+    root = fake_mnist(tmp_path)
+    cfg = OmegaConf.create({"paths": {"data_dir": str(root)}, "data": OmegaConf.load(path)})
+    cfg.data.num_train, cfg.data.num_test = 32, 8
+    dm = instantiate(cfg.data)
+    assert isinstance(dm, StackedMNISTDataModule) and dm.num_classes == 1000
+    assert dm.images("train").shape == (32, 3, 28, 28)
