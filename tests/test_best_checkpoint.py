@@ -87,6 +87,8 @@ def test_mode_is_inferred_from_the_metric_name():
     assert [infer_mode(m) for m in ("val/is", "val/precision", "val/recall", "val/elbo")] == [
         "max"
     ] * 4
+    coverage = ("val/coverage_kl", "val/class_fid", "val/modes_covered", "val/classes_covered")
+    assert [infer_mode(m) for m in coverage] == ["min", "min", "max", "max"]
     with pytest.raises(ConfigError, match="callbacks.best_checkpoint.mode.*min or max"):
         BestCheckpoint(dirpath=".", monitor="val/d_real")
     assert BestCheckpoint(dirpath=".", monitor="val/d_real", mode="max").mode == "max"

@@ -231,3 +231,25 @@ def test_one_status_file_for_runs_and_sweep_jobs(tmp_path):
     assert completed["resumed_from"] == "x.ckpt" and completed["overrides"] == ["seed=1"]
     assert load_run(sweep_dir / "0").status == "diverged"
     assert load_run(sweep_dir / "1").status == "completed"
+
+
+def test_a_collapsed_run_stays_collapsed_in_its_status_and_the_sweep_summary(tmp_path):
+    """A run that trained to the end while the collapse guard fired is ``collapsed``, not
+    ``completed``: in its own status.json (written by genlab.train around the fit) and after
+    the sweep's job wrapper records the job, so a sweep summary shows which jobs collapsed."""
+    from types import SimpleNamespace
+
+    from genlab.cli.status import recorded_status
+    from genlab.runs.records import read_status
+    from genlab.sweeps.multirun import record_job
+
+    guard = SimpleNamespace(collapsed=True, details={"monitor": "val/modes_covered", "value": 3})
+    healthy = SimpleNamespace(collapsed=False)
+    for name, callbacks in (("collapsed", [healthy, guard]), ("healthy", [healthy])):
+        with recorded_status(tmp_path / name, callbacks):
+            pass
+    assert read_status(tmp_path / "collapsed")["status"] == "collapsed"
+    assert read_status(tmp_path / "collapsed")["collapse"]["monitor"] == "val/modes_covered"
+    assert read_status(tmp_path / "healthy")["status"] == "completed"
+    record_job({"num": 0, "run_dir": str(tmp_path / "collapsed")}, "completed", value=1.0)
+    assert read_status(tmp_path / "collapsed")["status"] == "collapsed"

@@ -41,11 +41,19 @@ KEY = "callbacks.best_checkpoint"
 # First word of the metric's last path part (``val/loss_d`` -> ``loss``), by direction.
 LOWER_IS_BETTER = ("fid", "kid", "loss", "nll", "bpd", "bits", "recon", "kl", "mse", "mae", "error")
 HIGHER_IS_BETTER = ("is", "precision", "recall", "elbo", "acc", "accuracy", "f1", "psnr", "ssim")
+# Whole names whose first word does not tell (mode coverage, genlab.metrics.coverage).
+EXACT = {
+    **dict.fromkeys(("coverage_kl", "coverage_kl_uniform", "class_fid", "class_fid_max"), "min"),
+    **dict.fromkeys(("classes_covered", "modes_covered"), "max"),
+}
 
 
 def infer_mode(monitor: str) -> str:
     """``min`` or ``max`` from a metric name (``val/fid`` -> min, ``val/is`` -> max)."""
-    words = monitor.rsplit("/", 1)[-1].lower().split("_")
+    leaf = monitor.rsplit("/", 1)[-1].lower()
+    if leaf in EXACT:
+        return EXACT[leaf]
+    words = leaf.split("_")
     if words[0] in LOWER_IS_BETTER or "loss" in words:
         return "min"
     if words[0] in HIGHER_IS_BETTER:

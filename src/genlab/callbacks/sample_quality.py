@@ -219,12 +219,13 @@ class SampleQualityCallback(pl.Callback):
         ``data=shapes2d``): training goes on without val/fid & co. rather than fail. A dataset
         named in ``metrics.dataset`` still has to exist (ConfigError)."""
         from genlab.metrics.classifier import available_classifiers
+        from genlab.metrics.coverage import STACKED_DATASETS
 
         quality = self.sample_quality
         if quality.features != "classifier" or quality.dataset is not None:
             return False
         name = getattr(self._datamodule(trainer), "name", None)
-        if name is None or name in available_classifiers():
+        if name is None or name in available_classifiers() or name in STACKED_DATASETS:
             return False
         rank_zero_warn(
             f"no sample-quality metrics for data {name!r}: genlab ships no classifier for it "

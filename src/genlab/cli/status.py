@@ -12,7 +12,8 @@ from genlab.runs.records import write_status
 
 @contextlib.contextmanager
 def recorded_status(run_dir: str | Path | None, callbacks: list, **details: Any):
-    """Write ``status.json`` around a fit: ``running``, then ``completed``, ``diverged``
+    """Write ``status.json`` around a fit: ``running``, then ``completed``, ``collapsed`` (the
+    run ended but :class:`genlab.callbacks.collapse.CollapseGuard` fired), ``diverged``
     (DivergenceError, re-raised), ``interrupted`` (SIGTERM/SIGINT: re-raised as
     :class:`genlab.checks.errors.RunInterrupted` with exit code 128 + signal) or ``failed``.
     Only the global rank 0 writes (under DDP every rank runs this around its own fit)."""
@@ -47,4 +48,8 @@ def recorded_status(run_dir: str | Path | None, callbacks: list, **details: Any)
     except BaseException as err:
         write("failed", error=f"{type(err).__name__}: {str(err)[:2000]}")
         raise
-    write("completed")
+    guard = next((c for c in callbacks if getattr(c, "collapsed", False)), None)
+    if guard is not None:  # trained to the end, but the collapse guard fired (CollapseGuard)
+        write("collapsed", collapse=guard.details)
+    else:
+        write("completed")

@@ -24,7 +24,10 @@ INDEX_COLUMNS = frozenset({"epoch", "step", TIME_COLUMN})
 #: Columns that count or time the run rather than measure it: never shown as metrics.
 COUNTERS = INDEX_COLUMNS | {"train/d_step", "train/g_step"}
 LOWER_IS_BETTER = {"fid", "kid", "nll", "bpd", "loss", "recon", "kl"}
+LOWER_IS_BETTER |= {"coverage_kl", "coverage_kl_uniform", "class_fid", "class_fid_max"}
 HIGHER_IS_BETTER = {"is", "precision", "recall", "acc", "accuracy", "elbo"}
+HIGHER_IS_BETTER |= {"classes_covered", "modes_covered", "mig", "factor_vae_score"}
+HIGHER_IS_BETTER |= {"dci_disentanglement", "dci_completeness", "dci_informativeness_test"}
 
 
 def metric_direction(name: str) -> str | None:

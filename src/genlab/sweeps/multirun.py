@@ -108,11 +108,13 @@ def _reset_distributed(saved_env: dict[str, str | None]) -> None:
 def record_job(info: dict[str, Any], status: str, **details: Any) -> None:
     """Add the job's ``info`` (num, swept, overrides, run_dir) and outcome to its run's
     ``status.json``. A run that recorded itself as ``diverged`` or ``interrupted`` keeps that
-    status (the sweep still counts it as not completed)."""
+    status (the sweep still counts it as not completed), and so does a ``collapsed`` one."""
     run_dir = Path(info["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     recorded = (read_status(run_dir) or {}).get("status")
-    if status == "failed" and recorded in ("diverged", "interrupted"):
+    if status == "failed" and recorded in ("diverged", "interrupted", "collapsed"):
+        status = recorded
+    if status == "completed" and recorded == "collapsed":  # ran to the end, but collapsed
         status = recorded
     update_status(run_dir, status, **info, **details)
 
