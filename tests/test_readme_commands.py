@@ -344,7 +344,7 @@ def matches(documented: str, actual: str) -> bool:
 
 
 def family_of(text: str) -> str:
-    return "vae" if re.search(r"\bmodel=(vae|beta_vae|iwae|vae_mlp)\b", text) else "gan"
+    return "vae" if re.search(r"\bmodel=(vae|beta_vae|iwae|vae_mlp)\b|<a VAE>", text) else "gan"
 
 
 TIMESTAMP = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d"
@@ -355,6 +355,7 @@ PLACEHOLDERS = [
     (r"<a VAE>", lambda ws, t: ws.run_dir("vae") / "checkpoints"),
     (r"(?<=ckpt_path=)\.\.\.(?=/last\.ckpt)", lambda ws, t: ws.run_dir("gan") / "checkpoints"),
     (r"(?<=ckpt_path=)\.\.\.(?=\s|$)", lambda ws, t: ws.run_dir("gan") / "checkpoints/last.ckpt"),
+    (r"<run(?: dir)?>", lambda ws, t: ws.run_dir(family_of(t))),  # a run dir of the family
 ]
 
 

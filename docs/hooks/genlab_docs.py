@@ -489,6 +489,37 @@ def generated_pages() -> dict[str, str]:
 
 
 # -- MkDocs events -------------------------------------------------------------------------------
+def page_title(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return path.stem.replace("_", " ").replace("-", " ").capitalize()
+
+
+NAV_SECTIONS = {  # nav section -> the folder whose pages it lists
+    "Tutorials": "tutorials",
+    "How-to guides": "how-to",
+    "Results": "results",
+}
+
+
+def on_config(config):
+    """Every page of a section's folder is in the nav: a page under docs/tutorials, docs/how-to
+    or docs/results that mkdocs.yml does not list yet (pages written by other tasks) is
+    appended to its section, titled by its first heading."""
+    nav = config["nav"] or []
+    for title, folder in NAV_SECTIONS.items():
+        section = next((e[title] for e in nav if isinstance(e, dict) and title in e), None)
+        if section is None:
+            continue
+        listed = set(re.findall(rf"{folder}/[\w.-]+\.md", str(section)))
+        for path in sorted((REPO / "docs" / folder).glob("*.md")):
+            rel = f"{folder}/{path.name}"
+            if rel not in listed:
+                section.append({page_title(path): rel})
+    return config
+
+
 def on_files(files, config):
     from mkdocs.structure.files import File
 
