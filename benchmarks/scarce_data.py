@@ -214,7 +214,8 @@ def write_page(args, cells: list[dict], data: str, command: str) -> None:
         "```",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs "
-        f"(load average at start {args.load_at_start}); Python {platform.python_version()}. "
+        f"(load average {'when this page was rebuilt' if args.report_only else 'at start'} "
+        f"{args.load_at_start}); Python {platform.python_version()}. "
         "Minutes are wall-clock per cell (training + scoring) on that shared machine.",
         "",
     ]
