@@ -4,7 +4,8 @@ documented workflow cannot drift.
 The commands are read from README.md and docs/**/*.md at collection time: each line of a
 ```bash block and each ``$ `` line of the other code blocks. They run in order, one scratch
 directory (the "workspace") per document, with the venv's ``python`` and console scripts first
-on PATH and the repository's ``tests/plugins`` linked into it, with these changes:
+on PATH, the repository's ``tests/plugins`` linked into it and ``../shared/data`` beside it (as
+beside the repository), with these changes:
 
 - training commands (``genlab.train`` / ``genlab-train``) get :data:`SHORT` appended (one epoch
   of two batches; :data:`RESUMED` after ``ckpt_path=``), replacing the command's own values of
@@ -267,6 +268,9 @@ class Workspace:
             unpack_debian_fashion_mnist(self.root / "data")
         (self.root / "tests").mkdir(exist_ok=True)
         (self.root / "tests" / "plugins").symlink_to(REPO_ROOT / "tests" / "plugins")
+        if SHARED_DATA.is_dir():  # ../shared/data beside the workspace, as beside the repo
+            (self.root.parent / "shared").mkdir(exist_ok=True)
+            (self.root.parent / "shared" / "data").symlink_to(SHARED_DATA)
         self.ready = True
 
     def run(
@@ -317,7 +321,12 @@ class Workspace:
 
         overrides = overrides_of(shortened(tokens))
         if latest_run_checkpoint(self.root / "outputs", "train", overrides) is None:
-            self.check(self.run(shortened([t for t in tokens if key_of(t) != "ckpt_path"])), 0)
+            # the resumed command's overrides less those ckpt_path=last does not match on
+            resuming = ("ckpt_path", "logger.wandb.resume", "logger.wandb.id")
+            first = [t for t in shortened(tokens) if key_of(t) not in resuming]
+            length = f"trainer.max_epochs={SHORT['trainer.max_epochs']}"
+            first = [length if key_of(t) == "trainer.max_epochs" else t for t in first]
+            self.check(self.run(first), 0)
 
     def image_folder(self, relative: str) -> None:
         """A folder of a few RGB images where the README names one that is not there."""
