@@ -70,6 +70,7 @@ def test_divergence_guard_total_norm_passes_finite_and_stops_infinite_gradients(
     assert first.grad is None  # the bad update is dropped
 
 
+@pytest.mark.slow  # ~50 s: keeps the default suite under its 10-minute budget
 def test_five_cpu_minutes_runs_both_readme_commands_and_reports_their_fids(tmp_path):
     """benchmarks/five_cpu_minutes.py (the README's "Five CPU minutes" figures): both commands
     train for the budget, and each row carries the last val/fid, G steps and their ratio."""
