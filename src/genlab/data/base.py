@@ -182,6 +182,8 @@ class ImageDataModule(pl.LightningDataModule):
     subset: int | float | None = None
     subset_seed: int = 0
 
+    hflip: bool = False  # data.hflip where a subclass offers it (_set_hflip)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Give every subclass ``__init__`` the keyword arguments ``subset``/``subset_seed``
         (so ``data.subset`` works for every datamodule and ``inspect.signature`` lists it) and
@@ -423,7 +425,8 @@ class ImageDataModule(pl.LightningDataModule):
 
         With ``binarize`` a fresh Bernoulli sample is drawn unless a trainer is attached and
         is not training (eval batches are binarised once in :meth:`setup` anyway, and
-        ``bernoulli`` of a {0, 1} image is the identity).
+        ``bernoulli`` of a {0, 1} image is the identity). With ``hflip`` (datamodules that
+        offer ``data.hflip``) each training image is mirrored along W with probability 1/2.
         """
         if isinstance(batch, dict):
             image, label = batch["image"], batch.get("label")
@@ -437,11 +440,20 @@ class ImageDataModule(pl.LightningDataModule):
             label = torch.full((image.shape[0],), -1, dtype=torch.int64, device=image.device)
         else:
             label = torch.as_tensor(label, device=image.device).to(torch.int64)
-        if self.binarize:
-            trainer = getattr(self, "trainer", None)
-            if trainer is None or trainer.training:
-                image = torch.bernoulli(image)
+        trainer = getattr(self, "trainer", None)
+        if self.binarize and (trainer is None or trainer.training):
+            image = torch.bernoulli(image)
+        if self.hflip and trainer is not None and trainer.training:
+            flip = torch.rand(image.shape[0], device=image.device) < 0.5
+            image = torch.where(flip[:, None, None, None], image.flip(3), image)
         return {"image": image, "label": label}
+
+    def _set_hflip(self, hflip: Any) -> None:
+        """``data.hflip`` of the datamodules that offer it (checked, then used by
+        :meth:`on_after_batch_transfer`)."""
+        if not isinstance(hflip, bool):
+            raise ConfigError("data.hflip", hflip, "true or false")
+        self.hflip = hflip
 
     # ------------------------------------------------------------------ metrics support
     def images(self, split: str = "train", max_images: int | None = None) -> torch.Tensor:

@@ -118,9 +118,7 @@ class FolderDataModule(ImageDataModule):
         if channels is None:
             raise ConfigError("data.channels", channels, [1, 3])
         self.name = "folder"
-        if not isinstance(hflip, bool):
-            raise ConfigError("data.hflip", hflip, "true or false")
-        self.hflip = hflip
+        self._set_hflip(hflip)
         self._check_num_classes(num_classes, None)
         self.strict = bool(strict)
         if path is None or str(path).strip() in ("", "???"):
@@ -148,17 +146,6 @@ class FolderDataModule(ImageDataModule):
             )
         self.bad_files: list[Path] = []
         self._split_files: dict[str, list[Path]] = {}
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int) -> dict[str, torch.Tensor]:
-        """As every datamodule; then, with ``hflip`` while training, random mirroring:
-        ``image`` (B, C, H, W) -> same shape, each sample flipped along W with probability 1/2."""
-        out = super().on_after_batch_transfer(batch, dataloader_idx)
-        trainer = getattr(self, "trainer", None)
-        if self.hflip and trainer is not None and trainer.training:
-            image = out["image"]
-            flip = torch.rand(image.shape[0], device=image.device) < 0.5
-            out["image"] = torch.where(flip[:, None, None, None], image.flip(3), image)
-        return out
 
     # ----------------------------------------------------------------------------------- setup
     def _check_readable(self) -> list[Path]:

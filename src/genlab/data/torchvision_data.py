@@ -149,20 +149,7 @@ class CIFAR10DataModule(_TorchvisionDataModule):
 
     def __init__(self, *args, hflip: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if not isinstance(hflip, bool):
-            raise ConfigError("data.hflip", hflip, "true or false")
-        self.hflip = hflip
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int) -> dict[str, torch.Tensor]:
-        """As every datamodule; then, with ``hflip`` while training, random mirroring:
-        ``image`` (B, C, H, W) -> same shape, each sample flipped along W with probability 1/2."""
-        out = super().on_after_batch_transfer(batch, dataloader_idx)
-        trainer = getattr(self, "trainer", None)
-        if self.hflip and trainer is not None and trainer.training:
-            image = out["image"]
-            flip = torch.rand(image.shape[0], device=image.device) < 0.5
-            out["image"] = torch.where(flip[:, None, None, None], image.flip(3), image)
-        return out
+        self._set_hflip(hflip)
 
     def _expected_files(self) -> str:
         return str(Path(self.data_dir) / tvd.CIFAR10.base_folder)
