@@ -107,3 +107,14 @@ def test_every_subclass_gets_the_keys():
     dm = _Unlabelled(subset=7, subset_seed=1)
     assert len(dm.dataset("train")) == 7 and len(dm.dataset("test")) == 5
     assert dm.subset_protocol()["per_class"] is None
+
+
+def test_the_sample_quality_protocol_records_the_training_subset():
+    """A run's FID protocol (sample_quality.json, eval.json) says what data.subset kept."""
+    from genlab.metrics import SampleQuality
+
+    sq = SampleQuality(dataset="fashion_mnist_mini", metrics=["fid"], num_real=50)
+    proto = sq.protocol(FashionMNISTMiniDataModule(subset=0.01, subset_seed=2))
+    assert proto["train_subset"]["num_train"] == 60
+    assert proto["train_subset"]["subset_seed"] == 2
+    assert sq.protocol(FashionMNISTMiniDataModule())["train_subset"] is None

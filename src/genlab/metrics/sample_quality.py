@@ -285,7 +285,9 @@ class SampleQuality:
         ``reference_fingerprint`` (content hash of that split), ``num_real`` (reference images
         actually used), ``num_fake`` (``num_fake``, else the last evaluation's, else
         ``num_samples``), ``kid_subsets`` and ``kid_subset_size`` (the size actually used),
-        ``is_splits``, ``seed``. FIDs/KIDs are comparable only when ``network``,
+        ``is_splits``, ``seed``; for a datamodule also ``train_subset`` (what ``data.subset`` kept of
+        the training split: :meth:`~genlab.data.base.ImageDataModule.subset_protocol`, None
+        when training used all of it). FIDs/KIDs are comparable only when ``network``,
         ``reference_*``, ``num_real`` and ``num_fake`` agree (FID is biased in N).
 
         For a datamodule the reference features come from :meth:`real_features` (in memory
@@ -307,6 +309,9 @@ class SampleQuality:
             "num_fake": int(num_fake),
             "seed": self.seed,
         }
+        subset_protocol = getattr(real, "subset_protocol", None) if is_dm else None
+        if callable(subset_protocol):  # what the run trained on (data.subset; None: all of it)
+            out["train_subset"] = subset_protocol()
         if "kid" in self.metrics:
             out["kid_subsets"] = self.kid_subsets
             out["kid_subset_size"] = self.kid_subset_size_for(n_real, int(num_fake))
