@@ -607,3 +607,62 @@ def test_the_scale_benchmark_runs_on_a_small_sweep():
     result = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert re.search(r"genlab.compare, 4 runs: [\d.]+ s .*report.html [\d.]+ MB", result.stdout)
+
+
+# -- genlab.eval's numbers (checkpoints/eval.json) ---------------------------------------------
+def with_eval(run_dir: Path, scores: dict[str, float], **protocol_keys) -> None:
+    """The eval.json ``python -m genlab.eval`` writes next to the run's checkpoint."""
+    record = {"ckpt_path": str(run_dir / "checkpoints/last.ckpt"), "global_step": 29, "epoch": 2}
+    record.update(scores)
+    record.update({f"sample_quality_{k}": v for k, v in protocol_keys.items()})
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    (run_dir / "checkpoints" / "eval.json").write_text(json.dumps(record))
+
+
+def test_eval_numbers_compare_model_variants_with_seeds(tmp_path, capsys):
+    """Three VAE variants x 2 seeds scored by genlab.eval: one report ranks them by MIG."""
+    sweep = tmp_path / "sweep"
+    variants = {"beta_vae": (0.05, 0.07), "beta_tcvae": (0.20, 0.30), "factor_vae": (0.10, 0.12)}
+    num = 0
+    for model, migs in variants.items():
+        for seed, mig in enumerate(migs):
+            job = sweep_job(sweep, num, [f"model={model}", f"seed={seed}"], [50.0])
+            scores = {"test/mig": mig, "test/dci_disentanglement": 2 * mig, "test/nll_stderr": 0.1}
+            with_eval(job, {**scores, "test/note": "text", "test/bad": float("nan")})
+            num += 1
+    main([str(sweep), "--metric", "test/mig"])
+
+    report = parse_report(sweep / "report.html")
+    header, *rows = report.rows
+    assert header[-4:] == ["test/mig (mean ± std)", "val/fid", "test/dci_disentanglement", "status"]
+    entries = [row for row, attrs in zip(rows, report.row_attrs["summary"][1:])
+               if "entry" in attrs.get("class", "")]  # fmt: skip
+    assert [row[1].split(" ")[0] for row in entries] == [
+        "model=beta_tcvae", "model=factor_vae", "model=beta_vae"]  # fmt: skip
+    assert entries[0][-4] == "0.25 ± 0.0707 (n=2)" and entries[0][-2] == "0.5 ± 0.141 (n=2)"
+    assert "test/mig" not in report.charts  # one value per run: a table column, not a curve
+    notes = [text for _, text in report.notes]
+    assert any(n.startswith("Columns from genlab.eval") and "test/mig" in n for n in notes)
+    printed = capsys.readouterr().out
+    assert "test/dci_disentanglement" in printed and "beta_tcvae" in printed
+    assert "nll_stderr" not in printed and "test/bad" not in printed
+
+
+def test_eval_fids_of_other_protocols_are_said_and_do_not_shadow_logged_series(tmp_path):
+    a = fake_run(tmp_path / "a", ["+name=a"], [9.0], extra={"test/fid": 1.0})
+    b = fake_run(tmp_path / "b", ["+name=b"], [8.0])
+    with_eval(a, {"test/fid": 30.0}, network="classifier-x", num_fake=1000, num_real=10)
+    with_eval(b, {"test/fid": 20.0}, network="classifier-x", num_fake=5000, num_real=10)
+    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")])
+
+    report = parse_report(tmp_path / "out" / "report.html")
+    header = report.rows[0]
+    assert "eval/test/fid" in header and "test/fid" not in header
+    rows = by_name(report)
+    assert rows["name=a"][header.index("eval/test/fid")] == "30"
+    assert rows["name=b"][header.index("eval/test/fid")] == "20"  # one name in every run
+    every_header, *every_rows = report.tables["every"]
+    logged = {row[0]: row[every_header.index("test/fid final")] for row in every_rows}
+    assert logged == {"name=a": "1", "name=b": ""}  # a's own test/fid is kept apart
+    notes = [text for _, text in report.notes]
+    assert any(n.startswith("genlab.eval: Not comparable") and "N fake" in n for n in notes)

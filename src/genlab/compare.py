@@ -5,7 +5,8 @@ Reads each run directory as data (nothing named in it is imported or instantiate
 (default: the sweep dir when one directory is given): a ranked table of the runs (runs that
 differ only by ``seed`` as one group, mean ± std), every metric's curves against step or wall
 time (Plotly, inlined), the sample grids over time, and notes on what cannot be compared or is
-missing. Prints a short table. No account or network needed.
+missing. A run's ``checkpoints/eval.json`` (``python -m genlab.eval``) adds its numbers
+(``test/nll``, ``test/fid``, ``test/mig``, ...) as columns; ``--metric test/mig`` ranks by one. Prints a short table. No account or network needed.
 
 FIDs (and KID, IS, precision, recall) are comparable only when computed with the same feature
 network, reference data and split, N real and N fake: each run's protocol gets a letter
@@ -18,14 +19,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from genlab.report.runs import Run, find_run_dirs, load_run, name_runs
+from genlab.report.runs import Run, add_evaluations, find_run_dirs, load_run, name_runs
 from genlab.report.table import Summary, summarize
 from genlab.report.text import compact_name
 
 
 def print_table(summary: Summary, max_rows: int = 30) -> None:
-    """A short terminal table (rank, run or seed group, n, the ranked metric, protocol, status)
-    and the notes; long names are shortened (report.html has them in full)."""
+    """A short terminal table (rank, run or seed group, n, the ranked metric, the numbers of
+    genlab.eval, protocol, status) and the notes; long names are shortened (report.html has them in full)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -38,6 +39,8 @@ def print_table(summary: Summary, max_rows: int = 30) -> None:
     table.add_column("n", justify="right")
     if metric:
         table.add_column(Text(metric + (" mean ± std" if summary.grouped else "")), justify="right")
+    for name in summary.evaluated:
+        table.add_column(Text(name), justify="right")
     if summary.protocols is not None:
         table.add_column("protocol")
     table.add_column("status")
@@ -46,6 +49,9 @@ def print_table(summary: Summary, max_rows: int = 30) -> None:
         row = [str(entry.rank), compact_name(entry.name, 48), str(len(entry.runs))]
         if metric:
             row.append(value.text(group=False) if value else "")
+        for name in summary.evaluated:
+            evaluated = entry.stat(name)
+            row.append(evaluated.text(group=False) if evaluated else "")
         if summary.protocols is not None:
             row.append(summary.protocol(entry))
         row.append(entry.status())
@@ -71,6 +77,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
         )
         raise SystemExit(2)
     runs = [load_run(path) for path in run_dirs]
+    add_evaluations(runs)
     name_runs(runs)
     return runs
 

@@ -108,9 +108,13 @@ def metric_figure(summary: Summary, metric: str, entries: list[Entry]) -> dict |
 
 
 def metric_figures(summary: Summary) -> list[tuple[str, dict]]:
-    """``(metric, figure)`` for every logged metric, in :attr:`Summary.metrics` order."""
+    """``(metric, figure)`` for every logged metric, in :attr:`Summary.metrics` order (not the
+    numbers of genlab.eval: one value per run, shown in the tables)."""
     figures = []
+    evaluated = {n for run in summary.runs for n in run.evaluated}  # one point each: no curve
     for metric in summary.metrics:
+        if metric in evaluated:
+            continue
         figure = metric_figure(summary, metric, summary.entries)
         if figure is not None:
             figures.append((metric, figure))

@@ -74,7 +74,8 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
     ]
     letter = summary.protocol(entry)
     for metric in summary.columns:
-        cells.append(_stat_td(entry.stat(metric), group, letter if is_quality(metric) else ""))
+        shown = letter if is_quality(metric) and metric not in summary.evaluated else ""
+        cells.append(_stat_td(entry.stat(metric), group, shown))
     cells.append(_status_td(entry.status(), None if group else entry.runs[0].error))
     rows = [f'<tr class="entry{" best" if best else ""}">{"".join(cells)}</tr>']
     for run in entry.runs if group else []:
@@ -87,7 +88,8 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
         for metric in summary.columns:
             series = run.report_metrics.get(metric)
             value = stat([series.final]) if series else None
-            cells.append(_stat_td(value, False, letter if is_quality(metric) else ""))
+            shown = letter if is_quality(metric) and metric not in summary.evaluated else ""
+            cells.append(_stat_td(value, False, shown))
         cells.append(_status_td(run.status, run.error))
         rows.append(f'<tr class="member" data-run="{run.uid}">{"".join(cells)}</tr>')
     runs = " ".join(run.uid for run in entry.runs)
@@ -99,7 +101,7 @@ def summary_table(summary: Summary) -> str:
     head = ["#", "run" + (" (seed group)" if summary.grouped else ""), *summary.keys]
     if summary.metric:
         head.append(summary.metric + (" (mean ± std)" if summary.grouped else ""))
-    head += [*summary.quality, "status"]
+    head += [*summary.quality, *summary.evaluated, "status"]
     ths = "".join(
         f'<th class="{"name" if i == 1 else ""}" title="sort by {esc(h)}">{esc(h)}</th>'
         for i, h in enumerate(head)

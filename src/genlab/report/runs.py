@@ -9,7 +9,11 @@ A run directory is what ``python -m genlab.train`` writes (a sweep writes one pe
 * ``env.json`` (``config``: the resolved config), ``status.json`` (the run's status; a sweep
   job's number and swept overrides too);
 * ``csv/metrics.csv`` (:mod:`genlab.report.series`), ``samples/epoch=NNN.png`` and
-  ``samples/last.png`` (sample grids), ``sample_quality.json`` (:mod:`genlab.report.protocol`).
+  ``samples/last.png`` (sample grids), ``sample_quality.json`` (:mod:`genlab.report.protocol`);
+* ``checkpoints/eval.json``, what ``python -m genlab.eval`` wrote for the run's checkpoint
+  (:func:`read_evaluation`): its numbers (``test/nll``, ``test/fid``, ``test/mig``, ...) join
+  the run's metrics as one point each at the evaluated step (:func:`add_evaluations`), named as
+  in the file (a name the training also logged gets the prefix ``eval/``).
 
 Everything is read as data: YAML with a safe loader (interpolations left as text), JSON with
 :mod:`json`; nothing named in a run directory is imported, instantiated, resolved or called.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,6 +41,12 @@ from genlab.runs.records import read_status
 log = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: genlab.eval's default output, relative to the run directory.
+EVAL_FILE = Path("checkpoints") / "eval.json"
+#: The splits genlab.eval names its numbers by (``<split>/<metric>``).
+EVAL_SPLITS = ("test/", "val/", "train/")
+#: Prefix of eval.json's sample-quality protocol keys (``sample_quality_network``, ...).
+EVAL_PROTOCOL_PREFIX = "sample_quality_"
 SAMPLE_FILE = re.compile(r"epoch=(\d+)\.png")
 #: Statuses that mean a run did not finish normally (flagged in the report).
 UNFINISHED = ("failed", "diverged", "interrupted", "running", "unknown")
@@ -65,6 +76,13 @@ class Run:
     num: int | None = None  # a sweep job's number
     #: Sample-quality protocols of ``sample_quality.json`` (None: the run has no such file).
     protocols: list[dict[str, Any]] | None = None
+    #: genlab.eval's numbers (``checkpoints/eval.json``, :func:`read_evaluation`) by their
+    #: name in the file; :func:`add_evaluations` adds them to :attr:`metrics`.
+    evaluation: dict[str, Series] = field(default_factory=dict)
+    #: The names those numbers have in :attr:`metrics` (set by :func:`add_evaluations`).
+    evaluated: list[str] = field(default_factory=list)
+    #: The sample-quality protocol of those numbers (None: eval.json scored no samples).
+    eval_protocol: dict[str, Any] | None = None
     name: str = ""  # genlab.runs.naming.run_name, made unique among the compared runs
     uid: str = ""  # r0, r1, ...: the run's id in the page
     values: dict[str, str] = field(default_factory=dict)  # differing config key -> value text
@@ -186,6 +204,7 @@ def load_run(path: Path) -> Run:
     swept = recorded.get("swept")
     num = recorded.get("num")
     metrics = read_metrics_csv(path / "csv" / "metrics.csv")
+    evaluation, eval_protocol = read_evaluation(path)
     last = path / "samples" / "last.png"
     return Run(
         path=path,
@@ -202,7 +221,60 @@ def load_run(path: Path) -> Run:
         swept=[str(s) for s in swept] if isinstance(swept, list) else None,
         num=num if isinstance(num, int) and not isinstance(num, bool) else None,
         protocols=run_protocols(path),
+        evaluation=evaluation,
+        eval_protocol=eval_protocol,
     )
+
+
+def read_evaluation(path: Path) -> tuple[dict[str, Series], dict[str, Any] | None]:
+    """genlab.eval's numbers in ``<run dir>/checkpoints/eval.json`` as one-point series at the
+    evaluated checkpoint's ``global_step`` and ``epoch``, and their sample-quality protocol
+    (``sample_quality_*`` keys, prefix removed; None when absent). Only finite numbers under
+    ``test/``, ``val/`` or ``train/`` are read; standard errors (``*_stderr``) are left out.
+    ({}, None) when the file is missing or not a JSON object."""
+    try:
+        data = json.loads((path / EVAL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}, None
+    if not isinstance(data, dict):
+        return {}, None
+
+    def number(value: Any) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok and math.isfinite(value) else None
+
+    step, epoch = number(data.get("global_step")), number(data.get("epoch"))
+    series: dict[str, Series] = {}
+    for key, value in data.items():
+        value = number(value)
+        if not isinstance(key, str) or not key.startswith(EVAL_SPLITS) or value is None:
+            continue
+        if key.endswith("_stderr") or key in COUNTERS:
+            continue
+        series[key] = Series(
+            steps=[step if step is not None else 0.0],
+            values=[value],
+            epochs=[int(epoch) if epoch is not None else None],
+            times=[None],
+        )
+    protocol = {
+        key[len(EVAL_PROTOCOL_PREFIX) :]: value
+        for key, value in data.items()
+        if isinstance(key, str) and key.startswith(EVAL_PROTOCOL_PREFIX)
+    }
+    return series, protocol if "network" in protocol else None
+
+
+def add_evaluations(runs: list[Run]) -> None:
+    """Add each run's genlab.eval numbers to its metrics, named as in eval.json; a name that
+    any of the runs' training also logged (e.g. ``val/fid`` of an eval with ``split=val``)
+    becomes ``eval/<name>`` in every run, so one column never mixes the two."""
+    logged = {name for run in runs for name in run.metrics}
+    for run in runs:
+        names = {key: f"eval/{key}" if key in logged else key for key in run.evaluation}
+        run.metrics.update({names[key]: series for key, series in run.evaluation.items()})
+        run.evaluated = list(names.values())
+        run.__dict__.pop("report_metrics", None)  # recomputed with the added series
 
 
 def find_run_dirs(paths: list[Path]) -> list[Path]:

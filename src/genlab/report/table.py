@@ -199,8 +199,10 @@ def choose_metric(runs: list[Run], requested: str | None) -> tuple[str | None, l
 
 def quality_columns(runs: list[Run], metric: str | None) -> list[str]:
     """The logged FID, KID, IS, precision and recall metrics (``val/`` first), not ``metric``."""
+    evaluated = {n for run in runs for n in run.evaluated}  # genlab.eval's: columns of their own
     names = sorted(
-        {n for run in runs for n in run.report_metrics}, key=lambda n: (n[:4] != "val/", n)
+        {n for run in runs for n in run.report_metrics} - evaluated,
+        key=lambda n: (n[:4] != "val/", n),
     )
     columns = []
     for leaf in QUALITY_LEAVES:
@@ -238,6 +240,37 @@ def protocol_labels(runs: list[Run]) -> tuple[dict[str, str] | None, list[str]]:
             "FID/KID/IS/precision/recall are comparable cannot be told."
         ]
     return {run.uid: label for run, label in zip(runs, labels)}, notes
+
+
+def evaluated_columns(runs: list[Run], metric: str | None) -> list[str]:
+    """The numbers of genlab.eval (``checkpoints/eval.json``) any run has, but ``metric``: the
+    ones with a direction first (they rank), in file order."""
+    names = list(dict.fromkeys(n for run in runs for n in run.evaluated if n != metric))
+    return sorted(names, key=lambda n: metric_direction(n) is None)
+
+
+def eval_notes(runs: list[Run]) -> list[str]:
+    """Where the genlab.eval columns come from, and whether their sample-quality numbers were
+    computed with one protocol (:func:`genlab.report.protocol.protocol_groups`)."""
+    evaluated = [run for run in runs if run.evaluated]
+    if not evaluated:
+        return []
+    notes = [
+        "Columns from genlab.eval (checkpoints/eval.json, one value at the evaluated step): "
+        + ", ".join(evaluated_columns(runs, None))
+        + (
+            f"; not evaluated: {', '.join(r.name for r in runs if not r.evaluated)}."
+            if len(evaluated) < len(runs)
+            else "."
+        )
+    ]
+    scored = [run for run in evaluated if run.eval_protocol is not None]
+    if len(scored) > 1:
+        _, protocol_notes = protocol_groups(
+            [r.name for r in scored], [[r.eval_protocol] for r in scored]
+        )
+        notes += ["genlab.eval: " + note for note in protocol_notes]
+    return notes
 
 
 def run_notes(runs: list[Run]) -> list[str]:
@@ -289,6 +322,7 @@ class Summary:
     keys: list[str]  # differing config keys
     metric: str | None  # the ranked metric
     quality: list[str]  # FID & co. columns
+    evaluated: list[str]  # genlab.eval's numbers (checkpoints/eval.json) columns
     metrics: list[str]  # every logged metric (full table, charts)
     protocols: dict[str, str] | None  # run uid -> protocol letter
     comparability: list[str]  # which sample-quality numbers are not comparable
@@ -296,8 +330,9 @@ class Summary:
 
     @property
     def columns(self) -> list[str]:
-        """The metric columns of the ranked table: the ranked metric, then FID & co."""
-        return ([self.metric] if self.metric else []) + self.quality
+        """The metric columns of the ranked table: the ranked metric, FID & co., then the
+        numbers of genlab.eval."""
+        return ([self.metric] if self.metric else []) + self.quality + self.evaluated
 
     @property
     def grouped(self) -> bool:
@@ -321,8 +356,9 @@ def summarize(runs: list[Run], requested_metric: str | None = None) -> Summary:
         keys=keys,
         metric=metric,
         quality=quality_columns(runs, metric),
+        evaluated=evaluated_columns(runs, metric),
         metrics=all_metrics(runs, metric),
         protocols=protocols,
         comparability=protocol_notes,
-        notes=notes + run_notes(runs),
+        notes=notes + eval_notes(runs) + run_notes(runs),
     )
