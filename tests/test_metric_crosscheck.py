@@ -21,10 +21,9 @@ Tolerances (relative; measured agreement on this machine in brackets):
 * IS vs torch-fidelity on the same splits: 1e-6 (5e-8).
 * End to end (slow; torch-fidelity's ``calculate_metrics`` with its own Inception forward on 24
   + 24 bundled images, converted weights): FID 1e-5 (5e-7, singular 2048-dim covariances),
-  IS 1e-6 (3e-8), KID within 4 standard errors of torch-fidelity's whole-set estimate. genlab's ``is_std`` is torchmetrics'
-  Bessel-corrected std, sqrt(splits/(splits - 1)) = 1.054x torch-fidelity's (and Salimans et
-  al.'s) ``np.std`` with 10 splits: a strict xfail until genlab.metrics.scores reports the
-  reference's convention.
+  IS 1e-6 (3e-8), KID within 4 standard errors of torch-fidelity's whole-set estimate. genlab's ``is_std`` is the reference's
+  ``np.std`` over the splits (Salimans et al.'s convention; torchmetrics' own is Bessel-corrected,
+  sqrt(10/9) = 1.054x larger with 10 splits, and genlab rescales it).
 """
 
 from __future__ import annotations
@@ -208,11 +207,6 @@ def test_inception_score_agrees_with_torch_fidelity(features, splits):
         assert ours["is_std"] == theirs[metric_isc.KEY_METRIC_ISC_STD] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="genlab's is_std is torchmetrics' Bessel-corrected std over the splits, "
-    "sqrt(10/9) = 1.054x torch-fidelity's np.std (Salimans et al.'s convention) with 10 splits",
-)
 def test_inception_score_std_is_the_references():
     metric_isc = pytest.importorskip("torch_fidelity.metric_isc")
     real, fake = random_sets()

@@ -21,6 +21,7 @@ expectation (the estimator is unbiased for any size), only the spread over subse
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from typing import Any
 
@@ -207,8 +208,11 @@ class FeatureScores:
                         warnings.simplefilter("ignore", UserWarning)  # std of 1 split
                         is_mean, is_std = tm["is"].compute()
                     out["is"] = float(is_mean)
-                    # the std of a single split is nan: report 0
-                    out["is_std"] = float(is_std) if self.is_splits > 1 else 0.0
+                    # torchmetrics' std is Bessel-corrected; the IS convention (Salimans et al.,
+                    # torch-fidelity, StudioGAN) is np.std over the splits: x sqrt((s - 1) / s).
+                    # The std of a single split is nan there: report 0.
+                    s = self.is_splits
+                    out["is_std"] = float(is_std) * math.sqrt((s - 1) / s) if s > 1 else 0.0
                 if {"precision", "recall"} & set(self.metrics):
                     m = min(n_fake, n_real)
                     r = real.features[torch.randperm(n_real)[:m]] if n_real > m else real.features
