@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -33,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "results" / "scarce_data.md"
+NUM_TRAIN = {"fashion_mnist": 60000, "fashion_mnist_mini": 6000}  # training split sizes
+FIGURE_REL = "img/scarce_data_curves.png"  # relative to the page
 
 
 def full_fashion_mnist_present() -> bool:
@@ -45,7 +48,9 @@ def full_fashion_mnist_present() -> bool:
     )
 
 
-def train_overrides(args, data: str, fraction: float, augment: str, run_dir: Path) -> list[str]:
+def train_overrides(
+    args, data: str, fraction: float, augment: str, seed: int, run_dir: Path
+) -> list[str]:
     return [
         "model=gan",
         f"data={data}",
@@ -68,7 +73,7 @@ def train_overrides(args, data: str, fraction: float, augment: str, run_dir: Pat
         "~callbacks.model_checkpoint",  # last.ckpt comes from callbacks.preemption at the end
         "~callbacks.rich_progress_bar",
         "logger=csv",
-        f"seed={args.seed}",
+        f"seed={seed}",
         f"num_threads={args.threads}",
         f"hydra.run.dir={run_dir}",
         "task_name=scarce_data",
@@ -131,7 +136,8 @@ def tail_mean(points: list[tuple[int, float]], frac: float = 0.2) -> float | Non
 def cell_result(run_dir: Path) -> dict:
     rows = read_csv(run_dir / "csv" / "metrics.csv")
     res: dict = {}
-    res["train_d_real"] = tail_mean(series(rows, "train/d_real"))
+    res["train_d_real_curve"] = series(rows, "train/d_real")
+    res["train_d_real"] = tail_mean(res["train_d_real_curve"])
     res["train_d_fake"] = tail_mean(series(rows, "train/d_fake"))
     val_real = series(rows, "val/d_real")
     res["val_d_real"] = val_real[-1][1] if val_real else None
@@ -140,6 +146,7 @@ def cell_result(run_dir: Path) -> dict:
     if ada:
         res["ada_p_curve"] = [ada[int(i * (len(ada) - 1) / 4)] for i in range(5)]
         res["ada_p_max"] = max(v for _, v in ada)
+        res["ada_p_full"] = ada
     ev = run_dir / "checkpoints" / "eval.json"
     if ev.exists():
         res["eval"] = json.loads(ev.read_text())
@@ -171,14 +178,247 @@ def fmt(v, digits=3) -> str:
     return str(v)
 
 
-def write_page(args, cells: list[dict], data: str, command: str) -> None:
-    have_cov = any(find_metric(c.get("eval", {}), "coverage_kl") is not None for c in cells)
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1; None for a single value)."""
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, None
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def fmt_pm(values: list[float], digits: int = 3) -> str:
+    """``mean ± std`` over seeds, both rounded to the mean's ``digits`` significant digits
+    (the value alone for one seed, ``–`` for none)."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return "–"
+    m, sd = mean_std(values)
+    mag = math.floor(math.log10(abs(m))) if m else 0
+    dec = max(0, digits - 1 - mag)
+    return f"{m:.{dec}f}" if sd is None else f"{m:.{dec}f} ± {sd:.{dec}f}"
+
+
+def cell_values(c: dict) -> dict[str, float | None]:
+    """The table's numbers for one scored run."""
+    ev = c.get("eval", {})
+    return {
+        "fd": find_metric(ev, "fid"),
+        "kl": find_metric(ev, "coverage_kl"),
+        "classes": find_metric(ev, "classes_covered"),
+        "d_train": c.get("train_d_real"),
+        "d_held": c.get("val_d_real"),
+        "d_fake": c.get("train_d_fake"),
+        "minutes": (c.get("train_s", 0) + c.get("eval_s", 0)) / 60,
+    }
+
+
+def aggregate(cells: list[dict], fractions, augments, n_total: int | None = None) -> list[dict]:
+    """One group per (fraction, augment), grid order: the per-seed values of every table
+    column over the runs that were trained and scored (``eval`` present, train rc 0)."""
+    groups = []
+    for fraction in fractions:
+        for augment in augments:
+            runs = [
+                c
+                for c in cells
+                if c["fraction"] == fraction
+                and c["augment"] == augment
+                and c.get("eval")
+                and c.get("train_rc", 0) == 0
+            ]
+            runs.sort(key=lambda c: c.get("seed", 0))
+            vals: dict[str, list[float]] = {}
+            for c in runs:
+                for k, v in cell_values(c).items():
+                    if v is not None:
+                        vals.setdefault(k, []).append(float(v))
+            failed = [
+                c.get("seed", 0)
+                for c in cells
+                if c["fraction"] == fraction
+                and c["augment"] == augment
+                and c.get("train_rc", 0) != 0
+            ]
+            groups.append(
+                {
+                    "fraction": fraction,
+                    "augment": augment,
+                    "seeds": [c.get("seed", 0) for c in runs],
+                    "failed_seeds": failed,
+                    "num_train": (
+                        min(n_total, max(1, round(fraction * n_total))) if n_total else None
+                    ),
+                    "values": vals,
+                    "runs": runs,
+                }
+            )
+    return groups
+
+
+def compare_fd(base: list[float], other: list[float]) -> str:
+    """Whether ``other``'s FDs differ from ``base``'s beyond the seeds' spread: only when every
+    seed of one is below every seed of the other (non-overlapping ranges) is it called a
+    difference."""
+    if len(base) < 2 or len(other) < 2:
+        return "one seed: the spread is unknown"
+    if max(other) < min(base):
+        return "lower in every seed (ranges do not overlap)"
+    if min(other) > max(base):
+        return "higher in every seed (ranges do not overlap)"
+    return "the seed ranges overlap: not told apart from seed noise"
+
+
+def fd_summary(groups: list[dict]) -> list[str]:
+    lines = []
+    for fraction in dict.fromkeys(g["fraction"] for g in groups):
+        row = {g["augment"]: g for g in groups if g["fraction"] == fraction}
+        base = row.get("none", {}).get("values", {}).get("fd")
+        if not base:
+            continue
+        seeds = ", ".join(f"{v:.1f}" for v in base)
+        parts = [f"DCGAN FD {fmt_pm(base)} (seeds: {seeds})"]
+        for aug, g in row.items():
+            fd = g["values"].get("fd")
+            if aug == "none" or not fd:
+                continue
+            diff = (mean_std(fd)[0] - mean_std(base)[0]) / mean_std(base)[0]
+            parts.append(
+                f"{aug} {fmt_pm(fd)} ({diff:+.0%} in the mean; seeds: "
+                + ", ".join(f"{v:.1f}" for v in fd)
+                + f"): {compare_fd(base, fd)}"
+            )
+        lines.append(f"- {fraction:.0%}: " + "; ".join(parts) + ".")
+    return lines
+
+
+def mean_curve(curves: list[list[tuple[int, float]]]) -> list[tuple[int, float, float, float]]:
+    """(step, mean, min, max) over the runs' curves, at the steps every run logged."""
+    by_step: dict[int, list[float]] = {}
+    for curve in curves:
+        for s, v in curve:
+            by_step.setdefault(s, []).append(v)
+    n = len(curves)
+    return [(s, sum(v) / len(v), min(v), max(v)) for s, v in sorted(by_step.items()) if len(v) == n]
+
+
+HAND_MARKER = "<!-- hand-written below"
+STALE_NOTE = "> **Check these findings against the table above:**"
+
+
+def table_fingerprint(lines: list[str]) -> str:
+    """A short hash of the generated numbers (the table rows and FD summary lines), so the page
+    can tell when the hand-written findings were written against other numbers."""
+    rows = [ln for ln in lines if ln.startswith("| ") or ln.startswith("- ")]
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:12]
+
+
+def merge_hand_section(
+    generated: str, fingerprint: str, old_page: str | None, accept: bool = False
+) -> tuple[str, bool]:
+    """The page: ``generated`` followed by the hand-written section of ``old_page`` (everything
+    after its marker line), never dropped. When the generated numbers changed since the
+    findings were written (the marker's fingerprint differs), a note above them says so
+    (``accept``: the findings were checked, take the new fingerprint). Returns the page and
+    whether the findings are flagged as possibly stale."""
+    marker = (
+        f"{HAND_MARKER}: kept when benchmarks/scarce_data.py rewrites the page; "
+        f"written against table {{fp}} -->"
+    )
+    if old_page and HAND_MARKER in old_page:
+        head, _, rest = old_page.partition(HAND_MARKER)
+        old_marker, _, hand = rest.partition("\n")
+        old_fp = old_marker.split("written against table ")[-1].split()[0]
+        hand_lines = hand.split("\n")
+        while hand_lines and hand_lines[0].startswith(STALE_NOTE):
+            hand_lines.pop(0)  # the note of an earlier rewrite, written again below if due
+        hand = "\n".join(hand_lines)
+        stale = old_fp != fingerprint and not accept
+        fp = old_fp if stale else fingerprint
+        note = (
+            f"{STALE_NOTE} they were written against table {old_fp}, the table is now "
+            f"{fingerprint}. Re-read them, then run the command with `--report-only "
+            "--findings-checked`.\n"
+            if stale
+            else ""
+        )
+        return generated + "\n" + marker.format(fp=fp) + "\n" + note + hand, stale
+    stub = (
+        "## How to read it (written by hand)\n\n"
+        "_Not written yet: read the table and the figure, then write the findings here._\n"
+    )
+    return generated + "\n" + marker.format(fp=fingerprint) + "\n" + stub, False
+
+
+def plot_curves(groups: list[dict], path: Path) -> None:
+    """One PNG: ADA's p against step (ADA cells), and per data size D's mean sigmoid output
+    on the training reals (``train/d_real``, dashed) and on held-out test reals
+    (``val/d_real``, solid), mean over seeds with the seeds' min-max as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fractions = list(dict.fromkeys(g["fraction"] for g in groups))
+    colors = {"none": "tab:blue", "diffaugment": "tab:orange", "ada": "tab:green"}
+    fig, axes = plt.subplots(1, 1 + len(fractions), figsize=(4.2 * (1 + len(fractions)), 3.6))
+    ax = axes[0]
+    for i, g in enumerate(g for g in groups if g["augment"] == "ada"):
+        curve = mean_curve([c["ada_p_full"] for c in g["runs"] if c.get("ada_p_full")])
+        if curve:
+            s, m, lo, hi = zip(*curve)
+            color = plt.cm.viridis(i / max(1, len(fractions) - 1) * 0.85)
+            ax.plot(s, m, color=color, label=f"{g['fraction']:.0%} ({len(g['runs'])} seeds)")
+            ax.fill_between(s, lo, hi, color=color, alpha=0.2)
+    ax.set(title="ADA: train/ada_p", xlabel="generator step", ylabel="p", ylim=(-0.03, 1.03))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    for ax, fraction in zip(axes[1:], fractions):
+        for g in (g for g in groups if g["fraction"] == fraction):
+            color = colors.get(g["augment"], "gray")
+            for key, style, what in (
+                ("val_d_real_curve", "-", "held-out"),
+                ("train_d_real_curve", "--", "train"),
+            ):
+                curve = mean_curve([c[key] for c in g["runs"] if c.get(key)])
+                if not curve:
+                    continue
+                s, m, lo, hi = zip(*curve)
+                ax.plot(s, m, style, color=color, label=f"{g['augment']}, {what}")
+                ax.fill_between(s, lo, hi, color=color, alpha=0.12)
+        ax.set(
+            title=f"{fraction:.0%} of the data: D(real)",
+            xlabel="generator step",
+            ylabel="mean sigmoid D",
+            ylim=(0, 1),
+        )
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def render_page(args, cells: list[dict], data: str, command: str) -> tuple[str, str]:
+    """The generated part of the page (markdown) and its table fingerprint."""
+    groups = aggregate(cells, args.fractions, args.augments, NUM_TRAIN.get(data))
+    have_cov = any(g["values"].get("kl") for g in groups)
+    ev0 = next((c["eval"] for c in cells if c.get("eval")), {})
+    n_fake = ev0.get("sample_quality_num_fake", "?")
+    n_real = ev0.get("sample_quality_num_real", "?")
+    network = ev0.get("sample_quality_network", "?")
+    threshold = ev0.get("sample_quality_coverage_threshold", "?")
+    seeds_done = sorted({s for g in groups for s in g["seeds"]})
     lines = [
         "# GANs on scarce data: DCGAN, + DiffAugment, + ADA at 1%, 10% and 100% of the data",
         "",
+        "<!-- generated by benchmarks/scarce_data.py down to the hand-written marker; "
+        "edit the script, not this part -->",
+        "",
         f"Data: `data={data}` "
         + (
-            "(full Fashion-MNIST: 60,000 training images, 10,000 test images)."
+            "(full Fashion-MNIST: 60,000 training images, 10,000 test images), so 1% = 600 "
+            "images, 10% = 6,000, 100% = 60,000."
             if data == "fashion_mnist"
             else "(the bundled Fashion-MNIST mini: 6,000 training images, 600 per class, "
             "1,000 test images; the full set was not on this machine), so 1% = 60 images, "
@@ -186,17 +426,22 @@ def write_page(args, cells: list[dict], data: str, command: str) -> None:
         ),
         f"Each cell: `model=gan` (DCGAN, non-saturating loss, batch-norm D) with "
         f"base_channels={args.width} in G and D, batch {args.batch_size}, **{args.steps} generator "
-        f"steps** (the same budget for every cell), `data.subset` class-balanced with "
-        f"subset_seed={args.subset_seed}, run seed {args.seed}, {args.threads} CPU thread(s). "
-        f"ADA: `model.ada_speed_kimg={args.ada_speed_kimg}` (p can go 0 -> 1 in "
-        f"{args.ada_speed_kimg}k images: the paper's 500k assumes runs of millions of images), "
+        f"steps** (the same budget for every cell: {args.steps * args.batch_size:,} real images "
+        f"seen), `data.subset` class-balanced with subset_seed={args.subset_seed} (the same "
+        f"images for every seed), run seeds {', '.join(map(str, args.seeds))} "
+        f"(scored: {', '.join(map(str, seeds_done)) or 'none yet'}), "
+        f"{args.threads} CPU thread(s), one cell at a time. "
+        f"ADA: `model.ada_speed_kimg={args.ada_speed_kimg:g}` (p can go 0 -> 1 in "
+        f"{args.ada_speed_kimg:g}k images: the paper's 500k assumes runs of millions of images), "
         "target 0.6.",
+        "",
         "Scored once after training by `genlab.eval` on the **test** split (never trained on): "
-        "FD in the shipped classifier's features (`val`/`test` FD, 1,000 samples against the "
-        "test split)"
+        f"FD in the features of the shipped Fashion-MNIST classifier (`{network}`), "
+        f"{n_fake} generated samples against {n_real} test images"
         + (
-            ", mode coverage (KL of the class histogram of the samples to the real one, nats; "
-            "classes covered)"
+            "; mode coverage: KL(generated || real) of the classifier's class histograms "
+            f"(nats), and classes covered (out of 10): a class counts when it holds at least "
+            f"{threshold} of its real share of the samples (argmax of the classifier's logits)"
             if have_cov
             else ""
         )
@@ -204,10 +449,12 @@ def write_page(args, cells: list[dict], data: str, command: str) -> None:
         "",
         "Overfitting signal (Karras et al. 2020, Fig. 1): `D(train)` = mean sigmoid of D on the "
         "training reals it is trained on (through the augmentation, mean over the last 20% of "
-        "logged steps), `D(held-out)` = on 256 test reals (no augmentation) at the last "
-        "validation. A D that memorises its training set scores these apart.",
+        "logged steps), `D(held-out)` = on "
+        f"{args.val_batches * args.batch_size} test reals (no augmentation) at the last "
+        "validation, `D(fake)` = on generated images (last 20% of steps). A D that memorises "
+        "its training set scores training and held-out reals apart.",
         "",
-        "Command (reproduces the table; one line):",
+        "Command (reproduces the table and the figure; one line):",
         "",
         "```bash",
         command,
@@ -218,76 +465,102 @@ def write_page(args, cells: list[dict], data: str, command: str) -> None:
         f"{args.load_at_start}); Python {platform.python_version()}. "
         "Minutes are wall-clock per cell (training + scoring) on that shared machine.",
         "",
+        "Every number is the mean ± standard deviation (n - 1) over the scored seeds.",
+        "",
     ]
-    header = "| data | augment | train images | FD (test) ↓ |"
-    sep = "|---|---|---|---|"
+    header = "| data | augment | train images | seeds | FD (test) ↓ |"
+    sep = "|---|---|---|---|---|"
     if have_cov:
         header += " coverage KL ↓ | classes covered |"
         sep += "---|---|"
-    header += " D(train) | D(held-out) | D(fake) | ADA p (start→end, max) | minutes |"
-    sep += "---|---|---|---|---|"
+    header += " D(train) | D(held-out) | D(fake) | minutes |"
+    sep += "---|---|---|---|"
     lines += [header, sep]
-    for c in cells:
-        ev = c.get("eval", {})
-        if not ev:
-            lines.append(
-                f"| {c['fraction']:.0%} | {c['augment']} | {fmt(c.get('num_train'))} | "
-                "not run (or not finished) in the time this page was made |"
-            )
+    for g in groups:
+        v = g["values"]
+        label = f"| {g['fraction']:.0%} | {g['augment']} | {fmt(g['num_train'])} |"
+        failed = f" (train failed: seeds {g['failed_seeds']})" if g["failed_seeds"] else ""
+        if not g["runs"]:
+            lines.append(f"{label} 0{failed} | not run (or not finished) when this page was made |")
             continue
-        row = (
-            f"| {c['fraction']:.0%} | {c['augment']} | {fmt(c.get('num_train'))} | "
-            f"{fmt(find_metric(ev, 'fid'))} |"
-        )
+        row = f"{label} {len(g['runs'])}{failed} | {fmt_pm(v.get('fd', []))} |"
         if have_cov:
-            row += (
-                f" {fmt(find_metric(ev, 'coverage_kl'))} |"
-                f" {fmt(find_metric(ev, 'classes_covered'))} |"
-            )
-        ada = c.get("ada_p_curve")
-        ada_s = (
-            " → ".join(f"{v:.2f}" for _, v in ada) + f" (max {c['ada_p_max']:.2f})" if ada else "–"
-        )
-        minutes = c.get("train_s", 0) / 60 + c.get("eval_s", 0) / 60
-        status = "" if c.get("train_rc", 0) == 0 else f" (train rc {c['train_rc']})"
+            row += f" {fmt_pm(v.get('kl', []))} | {fmt_pm(v.get('classes', []), 2)} |"
         row += (
-            f" {fmt(c.get('train_d_real'))} | {fmt(c.get('val_d_real'))} |"
-            f" {fmt(c.get('train_d_fake'))} | {ada_s} | {minutes:.1f}{status} |"
+            f" {fmt_pm(v.get('d_train', []))} | {fmt_pm(v.get('d_held', []))} |"
+            f" {fmt_pm(v.get('d_fake', []))} | {fmt_pm(v.get('minutes', []), 2)} |"
         )
         lines.append(row)
-    summary = []
-    for fraction in sorted({c["fraction"] for c in cells}):
-        fds = {
-            c["augment"]: find_metric(c.get("eval", {}), "fid")
-            for c in cells
-            if c["fraction"] == fraction
-        }
-        base = fds.get("none")
-        parts = []
-        for aug, fd in fds.items():
-            if aug != "none" and fd is not None and base:
-                parts.append(f"{aug} {fd:.1f} ({(fd - base) / base:+.0%})")
-        if base is not None and parts:
-            summary.append(f"- {fraction:.0%}: DCGAN FD {base:.1f}; " + ", ".join(parts) + ".")
+    summary = fd_summary(groups)
     if summary:
-        lines += ["", "FD against the plain DCGAN at the same data size (one seed each):", ""]
+        lines += [
+            "",
+            "FD (test) against the plain DCGAN at the same data size, with each seed's value "
+            "(a difference is called only when the seed ranges do not overlap):",
+            "",
+        ]
         lines += summary
+    ada_rows = []
+    for g in groups:
+        samples = [c["ada_p_curve"] for c in g["runs"] if c.get("ada_p_curve")]
+        if samples:
+            pts = [sum(s[i][1] for s in samples) / len(samples) for i in range(5)]
+            peak = fmt_pm([c["ada_p_max"] for c in g["runs"] if c.get("ada_p_max") is not None])
+            ada_rows.append(
+                f"| {g['fraction']:.0%} | " + " → ".join(f"{p:.2f}" for p in pts) + f" | {peak} |"
+            )
+    if ada_rows:
+        lines += [
+            "",
+            "ADA's p (`train/ada_p`), mean over seeds at 0%, 25%, 50%, 75% and 100% of the "
+            "logged steps:",
+            "",
+            "| data | p over training | max p |",
+            "|---|---|---|",
+            *ada_rows,
+        ]
     lines += [
         "",
-        "ADA p is sampled at 0%, 25%, 50%, 75% and 100% of the logged steps (`train/ada_p`, "
-        "in each run's csv/metrics.csv).",
+        "ADA's p, and D's output on training and held-out reals over training (mean over "
+        "seeds; the band is the seeds' min-max):",
         "",
-        f"Held-out D output over training (`val/d_real` every {args.val_every} steps):",
+        f"![ADA p and D(real) on training and held-out reals against step]({FIGURE_REL})",
+        "",
+        "The same series, per run and interactive: `python -m genlab.compare "
+        f"{rel(args.out)}/*` (writes report.html with every logged metric against step).",
+        "",
+        f"Held-out D output over training (`val/d_real` every {args.val_every} steps, mean over "
+        "seeds):",
         "",
         "| data | augment | val/d_real by step |",
         "|---|---|---|",
     ]
-    for c in cells:
-        curve = ", ".join(f"{s}: {v:.2f}" for s, v in c.get("val_d_real_curve", []))
-        lines.append(f"| {c['fraction']:.0%} | {c['augment']} | {curve or '–'} |")
-    lines.append("")
-    PAGE.parent.mkdir(parents=True, exist_ok=True)
-    PAGE.write_text("\n".join(lines) + "\n")
+    for g in groups:
+        curve = mean_curve([c["val_d_real_curve"] for c in g["runs"] if c.get("val_d_real_curve")])
+        text = ", ".join(f"{s}: {m:.2f}" for s, m, _, _ in curve)
+        lines.append(f"| {g['fraction']:.0%} | {g['augment']} | {text or '–'} |")
+    return "\n".join(lines) + "\n", table_fingerprint(lines)
+
+
+def rel(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def write_page(
+    args, cells: list[dict], data: str, command: str, page: Path = PAGE, plot: bool = True
+) -> bool:
+    """Write the page (generated part + the kept hand-written part) and the figure; returns
+    whether the hand-written findings were flagged as written against other numbers."""
+    generated, fingerprint = render_page(args, cells, data, command)
+    old = page.read_text() if page.exists() else None
+    text, stale = merge_hand_section(generated, fingerprint, old, args.findings_checked)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text)
+    if plot:
+        groups = aggregate(cells, args.fractions, args.augments, NUM_TRAIN.get(data))
+        plot_curves(groups, page.parent / FIGURE_REL)
+    return stale
 
 
 def main() -> None:
@@ -300,64 +573,74 @@ def main() -> None:
     p.add_argument("--ada-speed-kimg", type=float, default=10)
     p.add_argument("--val-every", type=int, default=200, help="steps between val/d_real")
     p.add_argument("--val-batches", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="run seeds per cell")
     p.add_argument("--subset-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "outputs" / "scarce_data")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument(
+        "--page", type=Path, default=PAGE, help="the page to write (figure: img/ beside it)"
+    )
     p.add_argument("--retrain", action="store_true", help="train cells with a last.ckpt again")
+    p.add_argument(
+        "--findings-checked",
+        action="store_true",
+        help="the hand-written findings were re-read against the new table: drop the page's note",
+    )
     args = p.parse_args()
     args.load_at_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     data = "fashion_mnist" if full_fashion_mnist_present() else "fashion_mnist_mini"
     py = sys.executable
+    flags = ("--report-only", "--findings-checked", "--retrain")  # not part of the recipe
+    command = " ".join(
+        ["python benchmarks/scarce_data.py", *(a for a in sys.argv[1:] if a not in flags)]
+    )
     cells = []
-    for fraction in args.fractions:
-        for augment in args.augments:
-            run_dir = (args.out / f"{fraction:g}_{augment}").resolve()
-            cell = {"fraction": fraction, "augment": augment, "run_dir": str(run_dir)}
-            timing = run_dir / "timing.json"
-            ckpt = run_dir / "checkpoints" / "last.ckpt"
-            done = timing.exists() and ckpt.exists() and not args.retrain
-            if not args.report_only and done and not scored_on_test(run_dir):
-                cell.update(json.loads(timing.read_text()))  # trained: score it again
-                t0 = time.time()
+    grid = [(s, f, a) for s in args.seeds for f in args.fractions for a in args.augments]
+    for seed, fraction, augment in grid:  # seeds outermost: a cut run loses seeds, never cells
+        run_dir = (args.out / f"{fraction:g}_{augment}_s{seed}").resolve()
+        cell = {"fraction": fraction, "augment": augment, "seed": seed, "run_dir": str(run_dir)}
+        timing = run_dir / "timing.json"
+        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        done = timing.exists() and ckpt.exists() and not args.retrain
+        if not args.report_only and done and not scored_on_test(run_dir):
+            cell.update(json.loads(timing.read_text()))  # trained: score it again
+            t0 = time.time()
+            cell["eval_rc"] = score(py, ckpt, run_dir, args.threads)
+            cell["eval_s"] = time.time() - t0
+        elif not args.report_only and not done:
+            shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished or retrained cell
+            run_dir.mkdir(parents=True, exist_ok=True)
+            t0 = time.time()
+            overrides = train_overrides(args, data, fraction, augment, seed, run_dir)
+            cell["train_rc"] = run([py, "-m", "genlab.train", *overrides], run_dir / "train.out")
+            cell["train_s"] = time.time() - t0
+            t0 = time.time()
+            if ckpt.exists():
                 cell["eval_rc"] = score(py, ckpt, run_dir, args.threads)
-                cell["eval_s"] = time.time() - t0
-            elif not args.report_only and not done:
-                shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished or retrained cell
-                run_dir.mkdir(parents=True, exist_ok=True)
-                t0 = time.time()
-                overrides = train_overrides(args, data, fraction, augment, run_dir)
-                cell["train_rc"] = run(
-                    [py, "-m", "genlab.train", *overrides], run_dir / "train.out"
-                )
-                cell["train_s"] = time.time() - t0
-                t0 = time.time()
-                if ckpt.exists():
-                    cell["eval_rc"] = score(py, ckpt, run_dir, args.threads)
-                cell["eval_s"] = time.time() - t0
-            if not args.report_only and "train_s" in cell:
-                keys = ("train_rc", "train_s", "eval_s", "eval_rc")
-                timing.write_text(json.dumps({k: cell[k] for k in keys if k in cell}))
-                print(
-                    f"{fraction:g} {augment}: train {cell['train_s']:.0f}s rc "
-                    f"{cell['train_rc']}, eval {cell['eval_s']:.0f}s",
-                    flush=True,
-                )
-            cell.update(cell_result(run_dir))
-            n = {"fashion_mnist": 60000, "fashion_mnist_mini": 6000}[data]
-            cell["num_train"] = min(n, max(1, round(fraction * n)))
-            cells.append(cell)
-            write_page(
-                args,
-                cells,
-                data,
-                "python benchmarks/scarce_data.py "
-                + " ".join(sys.argv[1:]).replace("--report-only", "").strip(),
+            cell["eval_s"] = time.time() - t0
+        if not args.report_only and "train_s" in cell:
+            keys = ("train_rc", "train_s", "eval_s", "eval_rc")
+            timing.write_text(json.dumps({k: cell[k] for k in keys if k in cell}))
+            print(
+                f"{fraction:g} {augment} s{seed}: train {cell['train_s']:.0f}s rc "
+                f"{cell['train_rc']}, eval {cell['eval_s']:.0f}s",
+                flush=True,
             )
+        cell.update(cell_result(run_dir))
+        cells.append(cell)
+        if not args.report_only:  # the page so far, after every cell
+            write_page(args, cells, data, command, args.page, plot=False)
+    stale = write_page(args, cells, data, command, args.page)
+    if stale:
+        print(
+            f"note: {args.page.name}'s hand-written findings were written against other numbers; "
+            "re-read them, then rerun with --report-only --findings-checked",
+            file=sys.stderr,
+        )
     (args.out / "results.json").parent.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(cells, indent=1, default=str))
-    print(f"wrote {PAGE}")
+    print(f"wrote {args.page}")
 
 
 if __name__ == "__main__":
