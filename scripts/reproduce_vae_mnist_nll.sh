@@ -21,6 +21,12 @@ K=${K:-5000}
 THREADS=${THREADS:-1}            # torch threads of the training
 EVAL_THREADS=${EVAL_THREADS:-2}  # torch threads of the evaluation
 RUN_DIR=${RUN_DIR:-outputs/$EXPERIMENT/repro_$(date +%Y%m%d_%H%M%S)}
+# genlab.eval never reads a data location from the checkpoint: give it the training's MNIST dir
+# (the recipes' default, or a data.data_dir=<dir> among the arguments).
+DATA_DIR=${GENLAB_MNIST_DIR:-$(cd .. && pwd)/shared/data}
+for arg in "$@"; do
+  case "$arg" in data.data_dir=*) DATA_DIR=${arg#data.data_dir=} ;; esac
+done
 
 start=$(date +%s)
 "$PYTHON" -m genlab.train experiment="$EXPERIMENT" trainer.max_epochs="$EPOCHS" \
@@ -30,7 +36,7 @@ trained=$(date +%s)
 echo "train wall time: $((trained - start)) s"
 
 "$PYTHON" -m genlab.eval ckpt_path="$RUN_DIR/checkpoints/last.ckpt" k="$K" \
-  num_threads="$EVAL_THREADS" metrics.num_samples=0
+  data.data_dir="$DATA_DIR" num_threads="$EVAL_THREADS" metrics.num_samples=0
 done_at=$(date +%s)
 echo "eval wall time: $((done_at - trained)) s; total: $((done_at - start)) s"
 echo "results: $RUN_DIR/checkpoints/eval.json"
