@@ -129,7 +129,7 @@ def _adam():
 @pytest.mark.parametrize("antialias", [True, False])
 def test_ada_antialias_reaches_the_augment_pipe(antialias):
     """model.ada_antialias picks ADA's warp: the reference's supersampled one or plain bilinear."""
-    from genlab.models.gan.module import build_augment
+    from genlab.models.gan.build import build_augment
 
     cfg = GANConfig(**SHAPE, augment="ada", ada_antialias=antialias)
     assert build_augment(cfg).pipe.antialias is antialias

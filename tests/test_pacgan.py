@@ -12,7 +12,7 @@ from genlab.checks.errors import ConfigError
 from genlab.data import FashionMNISTMiniDataModule
 from genlab.losses.gan import r1_penalty
 from genlab.models import GAN
-from genlab.models.gan.module import pack_images
+from genlab.models.gan.packing import pack_images
 
 DCGAN_D = {"arch": "dcgan", "base_channels": 8, "norm": "none"}
 

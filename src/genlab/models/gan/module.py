@@ -23,135 +23,19 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
 from genlab.augment.ada import AdaptiveAugment
-from genlab.augment.diffaugment import DiffAugment
 from genlab.checks.errors import ConfigError
 from genlab.compat import optimizer_step_uncounted
 from genlab.images import signed_to_unit, unit_to_signed
 from genlab.losses.gan import GAN_LOSSES, gradient_penalty, r1_penalty
 from genlab.models.base import GenerativeModule, build_optimizer
+from genlab.models.gan.build import build_augment, build_discriminator, build_generator
 from genlab.models.gan.config import GANConfig, lazy_reg_optimizer
+from genlab.models.gan.ema import LerpEMA, ema_beta
+from genlab.models.gan.fake_labels import training_label_counts
+from genlab.models.gan.packing import pack_images
 from genlab.models.latents import draw_latents, normal_latents
 from genlab.nets.layers import orthogonal_regularization
 from genlab.nets.stylegan2 import PathLengthPenalty
-from genlab.nets.zoo import DISCRIMINATORS, GENERATORS
-
-
-def build_generator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
-    """The ``model.generator.arch`` net of :data:`GENERATORS` with the dict's other keys."""
-    spec = {k: v for k, v in cfg.generator.items() if k != "arch"}
-    net = GENERATORS[cfg.generator["arch"]]
-    return net(
-        latent_dim=cfg.latent_dim,
-        channels=cfg.channels,
-        image_size=cfg.image_size,
-        num_classes=num_classes,
-        **spec,
-    )
-
-
-def build_discriminator(cfg: GANConfig, num_classes: int | None) -> nn.Module:
-    """The ``model.discriminator.arch`` net of :data:`DISCRIMINATORS`; with ``model.pack`` = m
-    it takes m x ``channels`` input channels (PacGAN, :func:`pack_images`)."""
-    spec = {k: v for k, v in cfg.discriminator.items() if k != "arch"}
-    net = DISCRIMINATORS[cfg.discriminator["arch"]]
-    channels = cfg.channels * cfg.pack
-    return net(channels=channels, image_size=cfg.image_size, num_classes=num_classes, **spec)
-
-
-def pack_images(images: torch.Tensor, pack: int, drop_remainder: bool = False) -> torch.Tensor:
-    """PacGAN packing: images (B, C, H, W) -> (B/m, m*C, H, W), packed input j holding images
-    j*m .. j*m+m-1 concatenated along the channels (fjxmlzn/PacGAN's ``tf.concat(G_sep, 3)``).
-    ``pack`` = 1 returns ``images``. B must be divisible by m (ConfigError naming
-    ``data.batch_size`` and ``model.pack``) unless ``drop_remainder`` (evaluation: the last
-    B mod m images are left out)."""
-    if pack == 1:
-        return images
-    b, c, h, w = images.shape
-    if b % pack:
-        if not drop_remainder:
-            raise ConfigError(
-                "data.batch_size",
-                b,
-                f"a multiple of model.pack={pack} (the discriminator judges model.pack images "
-                "at once; a training split smaller than the batch gives a smaller batch too)",
-            )
-        b -= b % pack
-        images = images[:b]
-    return images.reshape(b // pack, pack * c, h, w)
-
-
-def training_label_counts(datamodule, num_classes: int) -> torch.Tensor:
-    """Images per class (num_classes,) int64 in the datamodule's training split
-    (``model.fake_labels: dataset``): its ``labels`` tensor when in memory, else each item's
-    label. A ConfigError when there is no such split or a label is not a class."""
-    dataset = getattr(datamodule, "dataset", None)
-    if not callable(dataset):
-        raise ConfigError(
-            "model.fake_labels",
-            "dataset",
-            "real or uniform here (fitting without a genlab datamodule: no training labels to "
-            "count; pass one with trainer.fit(model, datamodule=dm))",
-        )
-    ds = dataset("train")
-    labels = getattr(ds, "labels", None)
-    if not isinstance(labels, torch.Tensor):
-        labels = torch.as_tensor([int(ds[i][1]) for i in range(len(ds))], dtype=torch.int64)
-    labels = labels.long().reshape(-1)
-    if labels.numel() == 0 or labels.min() < 0 or labels.max() >= num_classes:
-        raise ConfigError(
-            "model.fake_labels",
-            "dataset",
-            f"real or uniform, or training data labelled 0..{num_classes - 1} (found labels "
-            f"outside it, or none: -1 = unlabelled)",
-        )
-    return torch.bincount(labels, minlength=num_classes)
-
-
-def build_augment(cfg: GANConfig) -> nn.Module | None:
-    """DiffAugment, ADA (p adapted from D's real logits) or None (``model.augment``)."""
-    if cfg.augment == "diffaugment":
-        return DiffAugment(cfg.augment_policy, key="model.augment_policy")
-    if cfg.augment == "ada":
-        return AdaptiveAugment(
-            cfg.ada_ops,
-            target=cfg.ada_target,
-            interval=cfg.ada_interval,
-            speed_kimg=cfg.ada_speed_kimg,
-            p=cfg.ada_p,
-            key="model.ada",
-            antialias=cfg.ada_antialias,
-        )
-    return None
-
-
-class LerpEMA:
-    """``AveragedModel``'s ``multi_avg_fn``: ``ema <- beta * ema + (1 - beta) * model`` with the
-    ``beta`` set before each update (a constant ``ema_decay`` or a per-step ``ema_kimg``
-    beta). For a constant beta the same arithmetic as ``get_ema_multi_avg_fn(beta)``."""
-
-    def __init__(self, beta: float = 0.0):
-        self.beta = beta
-
-    @torch.no_grad()
-    def __call__(self, ema_params, model_params, _num_averaged) -> None:
-        beta = self.beta
-        if torch.is_floating_point(ema_params[0]) or torch.is_complex(ema_params[0]):
-            torch._foreach_lerp_(ema_params, model_params, 1 - beta)
-        else:
-            for p_ema, p_model in zip(ema_params, model_params, strict=True):
-                p_ema.copy_(p_ema * beta + p_model * (1 - beta))
-
-
-def ema_beta(
-    ema_kimg: float, ema_rampup: float | None, images_seen: int, step_images: int
-) -> float:
-    """stylegan2-ada-pytorch's EMA decay for a step of ``step_images`` images after
-    ``images_seen`` (training/training_loop.py): ``ema_nimg = ema_kimg * 1000``, at most
-    ``images_seen * ema_rampup`` with a ramp-up, ``beta = 0.5 ** (step_images / ema_nimg)``."""
-    ema_nimg = ema_kimg * 1000
-    if ema_rampup is not None:
-        ema_nimg = min(ema_nimg, images_seen * ema_rampup)
-    return 0.5 ** (step_images / max(ema_nimg, 1e-8))
 
 
 class GAN(GenerativeModule):
