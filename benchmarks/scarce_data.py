@@ -10,11 +10,19 @@ features; mode coverage when genlab.metrics offers it). During training each run
 (on held-out test reals, never augmented) and, with ADA, ``train/ada_p``: the gap between
 the two D outputs is the overfitting signal of Karras et al. 2020, Fig. 1.
 
-    python benchmarks/scarce_data.py                     # the grid, then the page
-    python benchmarks/scarce_data.py --report-only       # rebuild the page from finished runs
+    python benchmarks/scarce_data.py --seeds 0 1 2       # the grid per seed, then the page
+    python benchmarks/scarce_data.py --seeds 0 1 2 --report-only   # rebuild it from finished runs
     python benchmarks/scarce_data.py --fractions 0.01 --augments none ada --steps 300
 
-Writes ``docs/results/scarce_data.md`` (and ``<out>/results.json``).
+Seeds are the outer loop (all cells of seed 0, then of seed 1, ...), so a run cut short loses
+seeds, never cells; finished cells (``timing.json`` + ``last.ckpt``) are not trained again.
+
+Writes ``docs/results/scarce_data.md`` (mean ± std over the scored seeds per cell, FD against
+the plain DCGAN with every seed's value), ``docs/results/img/scarce_data_curves.png`` (ADA's p
+and D's output on training and held-out reals against step) and ``<out>/results.json``. The
+page's hand-written part, below its ``<!-- hand-written below`` marker, is kept on every
+rewrite; when the generated numbers changed since it was written, a note above it says so
+until ``--findings-checked`` is given.
 """
 
 from __future__ import annotations
@@ -214,7 +222,8 @@ def cell_values(c: dict) -> dict[str, float | None]:
 
 def aggregate(cells: list[dict], fractions, augments, n_total: int | None = None) -> list[dict]:
     """One group per (fraction, augment), grid order: the per-seed values of every table
-    column over the runs that were trained and scored (``eval`` present, train rc 0)."""
+    column over the runs that were trained and scored (``eval`` and timing present, train rc
+    0)."""
     groups = []
     for fraction in fractions:
         for augment in augments:
@@ -224,6 +233,7 @@ def aggregate(cells: list[dict], fractions, augments, n_total: int | None = None
                 if c["fraction"] == fraction
                 and c["augment"] == augment
                 and c.get("eval")
+                and "train_s" in c  # timing.json written: trained and scored to the end
                 and c.get("train_rc", 0) == 0
             ]
             runs.sort(key=lambda c: c.get("seed", 0))
@@ -301,6 +311,15 @@ def mean_curve(curves: list[list[tuple[int, float]]]) -> list[tuple[int, float, 
     return [(s, sum(v) / len(v), min(v), max(v)) for s, v in sorted(by_step.items()) if len(v) == n]
 
 
+def smooth(curve: list[tuple], window: int) -> list[tuple]:
+    """A trailing moving average of each column but the step over ``window`` points."""
+    out = []
+    for i, (step, *cols) in enumerate(curve):
+        part = curve[max(0, i - window + 1) : i + 1]
+        out.append((step, *(sum(p[j + 1] for p in part) / len(part) for j in range(len(cols)))))
+    return out
+
+
 HAND_MARKER = "<!-- hand-written below"
 STALE_NOTE = "> **Check these findings against the table above:**"
 
@@ -351,8 +370,9 @@ def merge_hand_section(
 
 def plot_curves(groups: list[dict], path: Path) -> None:
     """One PNG: ADA's p against step (ADA cells), and per data size D's mean sigmoid output
-    on the training reals (``train/d_real``, dashed) and on held-out test reals
-    (``val/d_real``, solid), mean over seeds with the seeds' min-max as a band."""
+    on the training reals (``train/d_real``, dashed, a moving average over 5 logged points)
+    and on held-out test reals (``val/d_real``, solid with dots), mean over seeds with the
+    seeds' min-max as a band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -375,24 +395,24 @@ def plot_curves(groups: list[dict], path: Path) -> None:
     for ax, fraction in zip(axes[1:], fractions):
         for g in (g for g in groups if g["fraction"] == fraction):
             color = colors.get(g["augment"], "gray")
-            for key, style, what in (
-                ("val_d_real_curve", "-", "held-out"),
-                ("train_d_real_curve", "--", "train"),
+            for key, style, what, window in (
+                ("val_d_real_curve", "o-", "held-out", 1),
+                ("train_d_real_curve", "--", "train", 5),
             ):
-                curve = mean_curve([c[key] for c in g["runs"] if c.get(key)])
+                curve = smooth(mean_curve([c[key] for c in g["runs"] if c.get(key)]), window)
                 if not curve:
                     continue
                 s, m, lo, hi = zip(*curve)
-                ax.plot(s, m, style, color=color, label=f"{g['augment']}, {what}")
+                ax.plot(s, m, style, color=color, ms=3, label=f"{g['augment']}, {what}")
                 ax.fill_between(s, lo, hi, color=color, alpha=0.12)
         ax.set(
-            title=f"{fraction:.0%} of the data: D(real)",
+            title=f"{fraction:.0%} of the data: D on reals",
             xlabel="generator step",
             ylabel="mean sigmoid D",
             ylim=(0, 1),
         )
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
+        if ax is axes[1] and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower left")  # the same colours in every panel
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
@@ -521,8 +541,10 @@ def render_page(args, cells: list[dict], data: str, command: str) -> tuple[str, 
         ]
     lines += [
         "",
-        "ADA's p, and D's output on training and held-out reals over training (mean over "
-        "seeds; the band is the seeds' min-max):",
+        "ADA's p, and D's output on training reals (dashed: `train/d_real`, through the "
+        "augmentation, moving average over 5 logged points) and on held-out test reals (solid: "
+        "`val/d_real`) over training; lines are the mean over seeds, the band the seeds' "
+        "min-max:",
         "",
         f"![ADA p and D(real) on training and held-out reals against step]({FIGURE_REL})",
         "",

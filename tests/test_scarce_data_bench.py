@@ -65,8 +65,9 @@ def test_the_table_shows_mean_and_std_over_seeds_and_unrun_cells():
         fake_cell(0.01, "none", 1, 44.0, d_train=0.8, d_held=0.7),
         fake_cell(0.01, "diffaugment", 0, 30.0),
         fake_cell(0.01, "diffaugment", 1, 32.0),
-        fake_cell(0.1, "none", 0, 35.0),  # its second seed never finished: no eval
-        {"fraction": 0.1, "augment": "none", "seed": 1, "train_rc": 0},
+        fake_cell(0.1, "none", 0, 35.0),
+        # its second seed is being scored: eval.json written, timing.json not yet
+        {"fraction": 0.1, "augment": "none", "seed": 1, "eval": {"test/fid": 99.0}},
     ]
     page, _ = sd.render_page(fake_args(), cells, "fashion_mnist", "python benchmarks/x.py")
     rows: dict[str, str] = {}  # the main table's row per cell (the first row naming it)
