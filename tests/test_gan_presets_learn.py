@@ -94,7 +94,7 @@ RUN = [
     "~callbacks.rich_progress_bar",
     "logger=csv",
     "metrics.every_n_epochs=1",
-    "++callbacks.sample_quality.at_start=true",  # untrained/fid at step 0
+    "callbacks.sample_quality.at_start=true",  # untrained/fid at step 0
 ]
 
 

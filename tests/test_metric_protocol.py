@@ -125,3 +125,29 @@ def test_configs_pass_real_split_and_record_the_protocol(tmp_path):
     assert cb.sample_quality.real_split == "val"
     assert cb.protocol_file == Path("sample_quality.json")
     assert cb.sample_quality.kid_subset_size_for(10000, cfg.metrics.num_samples) == 500
+
+
+def test_at_start_scores_the_untrained_model_at_step_0(bundled, tmp_path):  # noqa: F811
+    """callbacks.sample_quality.at_start=true: the baseline a short run is measured against."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    from genlab.callbacks.sample_quality import SampleQualityCallback
+
+    cb = SampleQualityCallback(
+        num_samples=32, batch_size=32, num_real=100, real_split="test", metrics=("fid",),
+        at_start=True,
+    )  # fmt: skip
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="cpu", devices=1, callbacks=[cb], limit_train_batches=1,
+        logger=CSVLogger(tmp_path, name="csv", version=""), enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(TinyGAN(), datamodule=ContractDataModule(bundled["train"][:200]))
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    untrained = [r for r in rows if r.get("untrained/fid")]
+    assert [int(r["step"]) for r in untrained] == [0]
+    assert float(untrained[0]["untrained/fid"]) > 0
+    assert any(r.get("val/fid") for r in rows)  # the regular evaluation still runs
