@@ -194,15 +194,15 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
-def fmt_pm(values: list[float], digits: int = 3) -> str:
-    """``mean ± std`` over seeds, both rounded to the mean's ``digits`` significant digits
-    (the value alone for one seed, ``–`` for none)."""
+def fmt_pm(values: list[float], digits: int = 3, decimals: int | None = None) -> str:
+    """``mean ± std`` over seeds, both rounded to the mean's ``digits`` significant digits or
+    to ``decimals`` places (the value alone for one seed, ``–`` for none)."""
     values = [float(v) for v in values if v is not None]
     if not values:
         return "–"
     m, sd = mean_std(values)
     mag = math.floor(math.log10(abs(m))) if m else 0
-    dec = max(0, digits - 1 - mag)
+    dec = max(0, digits - 1 - mag) if decimals is None else decimals
     return f"{m:.{dec}f}" if sd is None else f"{m:.{dec}f} ± {sd:.{dec}f}"
 
 
@@ -350,15 +350,15 @@ def merge_hand_section(
         old_marker, _, hand = rest.partition("\n")
         old_fp = old_marker.split("written against table ")[-1].split()[0]
         hand_lines = hand.split("\n")
-        while hand_lines and hand_lines[0].startswith(STALE_NOTE):
-            hand_lines.pop(0)  # the note of an earlier rewrite, written again below if due
+        if hand_lines and hand_lines[0].startswith(STALE_NOTE):
+            hand_lines = hand_lines[2:]  # an earlier rewrite's note and its blank line
         hand = "\n".join(hand_lines)
         stale = old_fp != fingerprint and not accept
         fp = old_fp if stale else fingerprint
         note = (
             f"{STALE_NOTE} they were written against table {old_fp}, the table is now "
             f"{fingerprint}. Re-read them, then run the command with `--report-only "
-            "--findings-checked`.\n"
+            "--findings-checked`.\n\n"
             if stale
             else ""
         )
@@ -514,7 +514,7 @@ def render_page(args, cells: list[dict], data: str, command: str) -> tuple[str, 
             row += f" {fmt_pm(v.get('kl', []))} | {fmt_pm(v.get('classes', []), 2)} |"
         row += (
             f" {fmt_pm(v.get('d_train', []))} | {fmt_pm(v.get('d_held', []))} |"
-            f" {fmt_pm(v.get('gap', []), 2)} |"
+            f" {fmt_pm(v.get('gap', []), decimals=2)} |"
             f" {fmt_pm(v.get('d_fake', []))} | {fmt_pm(v.get('minutes', []), 2)} |"
         )
         lines.append(row)
