@@ -518,6 +518,13 @@ def render_page(args, cells: list[dict], data: str, command: str) -> tuple[str, 
             f" {fmt_pm(v.get('d_fake', []))} | {fmt_pm(v.get('minutes', []), 2)} |"
         )
         lines.append(row)
+    total = sum(sum(g["values"].get("minutes", [])) for g in groups)
+    n_runs = sum(len(g["runs"]) for g in groups)
+    lines += [
+        "",
+        f"Wall time of the {n_runs} scored runs: {total:.0f} minutes in all (training + "
+        "scoring, one run at a time).",
+    ]
     summary = fd_summary(groups)
     if summary:
         lines += [

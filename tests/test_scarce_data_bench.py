@@ -79,6 +79,7 @@ def test_the_table_shows_mean_and_std_over_seeds_and_unrun_cells():
     assert "| 0.850 ± 0.071 | 0.600 ± 0.141 | 0.25 ± 0.21 |" in rows["| 1%none"]
     assert "| 10% | none | 6000 | 1 | 35.0 |" in page  # one seed: the value alone
     assert "not run" in rows["| 10%diffaugment"]
+    assert "Wall time of the 5 scored runs: 8 minutes in all" in page  # 5 x 1.5 minutes
     summary = next(ln for ln in page.splitlines() if ln.startswith("- 1%:"))
     assert "DCGAN FD 42.0 ± 2.8 (seeds: 40.0, 44.0)" in summary
     assert "diffaugment 31.0 ± 1.4 (-26% in the mean; seeds: 30.0, 32.0)" in summary
