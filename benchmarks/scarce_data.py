@@ -527,10 +527,18 @@ def render_page(args, cells: list[dict], data: str, command: str) -> tuple[str, 
     ]
     summary = fd_summary(groups)
     if summary:
+        n = min((len(g["runs"]) for g in groups if g["runs"]), default=0)
+        chance = (
+            f" With {n} seeds per cell, two cells that differ only by chance give "
+            f"non-overlapping ranges with probability 2/C({2 * n},{n}) = "
+            f"{2 / math.comb(2 * n, n):.1%}."
+            if n >= 2
+            else ""
+        )
         lines += [
             "",
             "FD (test) against the plain DCGAN at the same data size, with each seed's value "
-            "(a difference is called only when the seed ranges do not overlap):",
+            f"(a difference is called only when the seed ranges do not overlap).{chance}",
             "",
         ]
         lines += summary

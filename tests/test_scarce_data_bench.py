@@ -141,6 +141,7 @@ def test_report_only_writes_the_page_and_the_figure_from_run_dirs(tmp_path, monk
     sd.main()
     text = page.read_text()
     assert "| 1% | ada |" in text and "| 2 | 41.5 ± 0.7 |" in text
+    assert "probability 2/C(4,2) = 33.3%" in text  # chance non-overlap with 2 seeds each
     assert "--report-only" not in text  # the page's command trains: it reproduces the table
     assert "| 1% | 0.00 → 0.21 → 0.47 → 0.74 → 1.00 | 1.00 ± 0.00 |" in text  # ADA p samples
     png = page.parent / sd.FIGURE_REL
