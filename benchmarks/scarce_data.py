@@ -351,7 +351,9 @@ def merge_hand_section(
         old_fp = old_marker.split("written against table ")[-1].split()[0]
         hand_lines = hand.split("\n")
         if hand_lines and hand_lines[0].startswith(STALE_NOTE):
-            hand_lines = hand_lines[2:]  # an earlier rewrite's note and its blank line
+            hand_lines.pop(0)  # an earlier rewrite's note, and the blank line after it
+            if hand_lines and not hand_lines[0].strip():
+                hand_lines.pop(0)
         hand = "\n".join(hand_lines)
         stale = old_fp != fingerprint and not accept
         fp = old_fp if stale else fingerprint
