@@ -106,6 +106,11 @@ def test_a_rewrite_keeps_the_hand_written_findings_and_flags_changed_numbers():
     checked, stale = sd.merge_hand_section("# gen 2\n", "bbb", again, accept=True)
     assert not stale and checked.split("-->\n", 1)[1] == "## Findings\n\nDiffAugment helps.\n"
     assert "written against table bbb" in checked
+    # a note written without its blank line (an older version of the script): the heading stays
+    marker = next(ln for ln in checked.split("\n") if ln.startswith(sd.HAND_MARKER))
+    tight = f"# gen 2\n{marker}\n{sd.STALE_NOTE} old\n## Findings\n\nDiffAugment helps.\n"
+    kept, _ = sd.merge_hand_section("# gen 2\n", "bbb", tight, accept=True)
+    assert kept.split("-->\n", 1)[1].startswith("## Findings\n")
 
 
 def write_run(run_dir: Path, seed: int, fd: float, ada: bool) -> None:
