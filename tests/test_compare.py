@@ -666,3 +666,14 @@ def test_eval_fids_of_other_protocols_are_said_and_do_not_shadow_logged_series(t
     assert logged == {"name=a": "1", "name=b": ""}  # a's own test/fid is kept apart
     notes = [text for _, text in report.notes]
     assert any(n.startswith("genlab.eval: Not comparable") and "N fake" in n for n in notes)
+
+
+def test_runs_scored_only_by_genlab_eval_are_not_said_to_lack_a_protocol(tmp_path):
+    """metrics.every_n_epochs=0 during training, FD from genlab.eval (the scarce-data grid)."""
+    for name, fid in (("a", 30.0), ("b", 20.0)):
+        run = fake_run(tmp_path / name, [f"+name={name}"], [9.0])
+        (run / "csv" / "metrics.csv").write_text("epoch,step,train/loss_d\n0,9,0.5\n")
+        with_eval(run, {"test/fid": fid}, network="classifier-x", num_fake=1000, num_real=10)
+    main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")])
+    notes = [text for _, text in parse_report(tmp_path / "out" / "report.html").notes]
+    assert not any("protocol" in n for n in notes), notes  # one eval protocol, recorded

@@ -228,8 +228,10 @@ def all_metrics(runs: list[Run], metric: str | None) -> list[str]:
 def protocol_labels(runs: list[Run]) -> tuple[dict[str, str] | None, list[str]]:
     """Each run's sample-quality protocol letter by uid (None when no run logged FID & co. or
     recorded a protocol), and the notes on which numbers are not comparable."""
-    logged = any(
-        run.protocols is not None or any(is_quality(n) for n in run.report_metrics) for run in runs
+    logged = any(  # genlab.eval's numbers carry their own protocol (eval_notes)
+        run.protocols is not None
+        or any(is_quality(n) for n in run.report_metrics if n not in run.evaluated)
+        for run in runs
     )
     if not logged:
         return None, []
