@@ -677,3 +677,21 @@ def test_runs_scored_only_by_genlab_eval_are_not_said_to_lack_a_protocol(tmp_pat
     main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")])
     notes = [text for _, text in parse_report(tmp_path / "out" / "report.html").notes]
     assert not any("protocol" in n for n in notes), notes  # one eval protocol, recorded
+
+
+def test_the_terminal_shows_a_few_eval_columns_of_the_ranked_split(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: whole column names
+    run = fake_run(tmp_path / "a", ["+name=a"], [9.0])
+    scores = {"test/elbo": -95.0, "test/nll": 90.0, "test/recon_mse": 0.1}
+    scores.update({f"train/{k}": 0.5 for k in ("mig", "dci_disentanglement", "dci_completeness")})
+    scores.update({"train/factor_vae_score": 0.4, "train/dci_informativeness_test": 0.3})
+    with_eval(run, scores)
+    main([str(run), "--out", str(tmp_path / "out"), "--metric", "train/mig"])
+    printed = capsys.readouterr().out
+    header = printed.split("name=a")[0]  # the table's head, above the first row
+    for name in ("dci_disentan", "dci_complet", "factor_vae", "dci_informat"):
+        assert name in printed  # the ranked metric's split first
+    assert "test/elbo" not in header and "test/nll" not in header
+    assert "3 more genlab.eval columns in report.html" in printed  # elbo, nll, recon_mse
+    head = parse_report(tmp_path / "out" / "report.html").rows[0]
+    assert {"test/elbo", "test/nll", "test/recon_mse", "train/factor_vae_score"} <= set(head)

@@ -20,13 +20,29 @@ import sys
 from pathlib import Path
 
 from genlab.report.runs import Run, add_evaluations, find_run_dirs, load_run, name_runs
+from genlab.report.series import metric_direction
 from genlab.report.table import Summary, summarize
 from genlab.report.text import compact_name
 
+#: genlab.eval columns the terminal table shows at most (report.html has them all).
+TERMINAL_EVAL_COLUMNS = 4
+
+
+def terminal_eval_columns(summary: Summary) -> list[str]:
+    """The genlab.eval columns of the terminal table: those with a direction (they rank), the
+    ones that share the ranked metric's split first (``train/mig`` -> ``train/dci_*``), at most
+    :data:`TERMINAL_EVAL_COLUMNS`."""
+    ranked = [n for n in summary.evaluated if metric_direction(n)]
+    if summary.metric and "/" in summary.metric:
+        split = summary.metric.rsplit("/", 1)[0] + "/"
+        ranked.sort(key=lambda n: not n.startswith(split))  # stable: file order otherwise
+    return ranked[:TERMINAL_EVAL_COLUMNS]
+
 
 def print_table(summary: Summary, max_rows: int = 30) -> None:
-    """A short terminal table (rank, run or seed group, n, the ranked metric, the numbers of
-    genlab.eval, protocol, status) and the notes; long names are shortened (report.html has them in full)."""
+    """A short terminal table (rank, run or seed group, n, the ranked metric, up to
+    :data:`TERMINAL_EVAL_COLUMNS` numbers of genlab.eval, protocol, status) and the notes; long
+    names are shortened (report.html has them in full)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -39,7 +55,8 @@ def print_table(summary: Summary, max_rows: int = 30) -> None:
     table.add_column("n", justify="right")
     if metric:
         table.add_column(Text(metric + (" mean ± std" if summary.grouped else "")), justify="right")
-    for name in summary.evaluated:
+    evaluated = terminal_eval_columns(summary)
+    for name in evaluated:
         table.add_column(Text(name), justify="right")
     if summary.protocols is not None:
         table.add_column("protocol")
@@ -49,9 +66,9 @@ def print_table(summary: Summary, max_rows: int = 30) -> None:
         row = [str(entry.rank), compact_name(entry.name, 48), str(len(entry.runs))]
         if metric:
             row.append(value.text(group=False) if value else "")
-        for name in summary.evaluated:
-            evaluated = entry.stat(name)
-            row.append(evaluated.text(group=False) if evaluated else "")
+        for name in evaluated:
+            scored = entry.stat(name)
+            row.append(scored.text(group=False) if scored else "")
         if summary.protocols is not None:
             row.append(summary.protocol(entry))
         row.append(entry.status())
@@ -62,6 +79,9 @@ def print_table(summary: Summary, max_rows: int = 30) -> None:
         console.print(Text(f"... {len(summary.entries) - max_rows} more rows in report.html"))
     if summary.grouped and metric:
         console.print(Text(f"ranked by group mean over seeds of {metric}"))
+    hidden = len(summary.evaluated) - len(evaluated)
+    if hidden > 0:
+        console.print(Text(f"{hidden} more genlab.eval columns in report.html"))
     for note in summary.comparability + summary.notes:
         console.print(Text.assemble(("Note: ", "bold"), note))  # text, never markup
 
