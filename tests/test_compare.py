@@ -695,3 +695,20 @@ def test_the_terminal_shows_a_few_eval_columns_of_the_ranked_split(tmp_path, cap
     assert "3 more genlab.eval columns in report.html" in printed  # elbo, nll, recon_mse
     head = parse_report(tmp_path / "out" / "report.html").rows[0]
     assert {"test/elbo", "test/nll", "test/recon_mse", "train/factor_vae_score"} <= set(head)
+
+
+def test_runs_written_with_paths_output_dir_are_found_without_hydra_dir(tmp_path, capsys):
+    """``paths.output_dir=X`` keeps .hydra/ in Hydra's run dir; X has env.json, status.json,
+    csv/ and checkpoints/: genlab.compare X finds the run and reads its overrides and choices."""
+    for model, fid in (("gan", 30.0), ("vae", 20.0)):
+        run = fake_run(tmp_path / "runs" / model, [f"model={model}", "seed=1"], [50.0, fid])
+        env = json.loads((run / "env.json").read_text())
+        env["config"]["model"] = {"latent_dim": 64}  # a config group: a node of the config
+        (run / "env.json").write_text(json.dumps(env))
+        for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
+            (run / ".hydra" / name).unlink()
+        (run / ".hydra").rmdir()
+    main([str(tmp_path / "runs")])
+    header, *rows = parse_report(tmp_path / "runs" / "report.html").rows
+    assert header[2] == "model" and [row[2] for row in rows] == ["vae", "gan"]  # by val/fid
+    assert "no run directories" not in capsys.readouterr().err

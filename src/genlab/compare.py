@@ -91,8 +91,8 @@ def load_runs(paths: list[Path]) -> list[Run]:
     run_dirs = find_run_dirs(paths)
     if not run_dirs:
         print(
-            "genlab: error: no run directories (with .hydra/config.yaml) under "
-            + ", ".join(str(p) for p in paths),
+            "genlab: error: no run directories (with .hydra/config.yaml, or env.json and "
+            "status.json) under " + ", ".join(str(p) for p in paths),
             file=sys.stderr,
         )
         raise SystemExit(2)

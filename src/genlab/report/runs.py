@@ -159,6 +159,27 @@ def _resolved_config(path: Path) -> dict[str, Any] | None:
     return config if isinstance(config, dict) else None
 
 
+def _env_overrides(path: Path) -> list[str]:
+    """``env.json``'s ``overrides`` (the command line's), [] when absent or not a list."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    overrides = data.get("overrides") if isinstance(data, dict) else None
+    return [str(o) for o in overrides] if isinstance(overrides, list) else []
+
+
+def _choices_from_overrides(overrides: list[str], resolved: dict[str, Any]) -> dict[str, Any]:
+    """``model=vae`` -> ``{"model": "vae"}`` when ``model`` is a node of the resolved config
+    (a config group), as hydra.yaml's ``hydra.runtime.choices`` would say."""
+    choices = {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and key.isidentifier() and isinstance(resolved.get(key), dict):
+            choices[key] = value
+    return choices
+
+
 def is_png_inside(file: Path, run_dir: Path) -> bool:
     """``file`` is a PNG that really lies inside ``run_dir`` (not a link to a file elsewhere):
     only such a file is embedded into report.html."""
@@ -196,10 +217,17 @@ def _sample_grids(samples_dir: Path) -> dict[int, Path]:
 
 
 def load_run(path: Path) -> Run:
-    """Read one run directory (must contain ``.hydra/config.yaml``)."""
+    """Read one run directory (:func:`is_run_dir`). Without ``.hydra/`` the config and the
+    overrides are ``env.json``'s (resolved) and each ``group=option`` override whose group is a
+    config node counts as that group's choice."""
     hydra_dir = path / ".hydra"
     config = _yaml_data(hydra_dir / "config.yaml")
     overrides = _yaml_data(hydra_dir / "overrides.yaml")
+    resolved = _resolved_config(path / "env.json")
+    choices = _hydra_choices(hydra_dir / "hydra.yaml")
+    if config is None and not hydra_dir.is_dir():
+        config, overrides = resolved, _env_overrides(path / "env.json")
+        choices = _choices_from_overrides(overrides, resolved or {})
     recorded = read_status(path) or {}  # <run dir>/status.json: single runs and sweep jobs
     swept = recorded.get("swept")
     num = recorded.get("num")
@@ -209,9 +237,9 @@ def load_run(path: Path) -> Run:
     return Run(
         path=path,
         config=config if isinstance(config, dict) else {},
-        resolved=_resolved_config(path / "env.json"),
+        resolved=resolved,
         overrides=[str(o) for o in overrides] if isinstance(overrides, list) else [],
-        choices=_hydra_choices(hydra_dir / "hydra.yaml"),
+        choices=choices,
         metrics=metrics or {},
         has_csv=metrics is not None,
         samples=_sample_grids(path / "samples"),
@@ -277,16 +305,28 @@ def add_evaluations(runs: list[Run]) -> None:
         run.__dict__.pop("report_metrics", None)  # recomputed with the added series
 
 
+def is_run_dir(path: Path) -> bool:
+    """A run directory: Hydra's (``.hydra/config.yaml``) or genlab's output dir (``env.json`` and
+    ``status.json``: a run written with ``paths.output_dir=...`` keeps ``.hydra`` in Hydra's own
+    run dir and everything else there)."""
+    if (path / ".hydra" / "config.yaml").is_file():
+        return True
+    return (path / "env.json").is_file() and (path / "status.json").is_file()
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
     """Run directories in ``paths`` (each a run dir, or a dir with run dirs below it)."""
     found: list[Path] = []
     for path in paths:
-        if (path / ".hydra" / "config.yaml").is_file():
+        if is_run_dir(path):
             found.append(path)
             continue
         for config in sorted(path.rglob(".hydra/config.yaml")):
             if "wandb" not in config.parts:
                 found.append(config.parent.parent)
+        for env in sorted(path.rglob("env.json")):
+            if "wandb" not in env.parts and is_run_dir(env.parent):
+                found.append(env.parent)
     unique = list(dict.fromkeys(p.resolve() for p in found))
     return sorted(unique, key=_natural_key)
 
