@@ -133,9 +133,9 @@ def test_reuse_fakes_scores_the_discriminator_steps_fakes_in_the_generator_step(
         def __getattr__(self, name):
             return getattr(self.loss, name)
 
-        def generator_terms(self, discriminate, real, fake, labels):
+        def generator_terms(self, discriminate, real, fake, labels, fake_labels=None):
             scored.append(fake.detach().clone())
-            return self.loss.generator_terms(discriminate, real, fake, labels)
+            return self.loss.generator_terms(discriminate, real, fake, labels, fake_labels)
 
     model.loss_fns = ScoredFakes(model.loss_fns)
     before = [p.detach().clone() for p in model.generator.parameters()]

@@ -111,13 +111,21 @@ class GANLoss:
     relativistic: bool = False
 
     def discriminator_terms(
-        self, discriminator: Discriminator, real: Tensor, fake: Tensor, labels: Tensor | None
+        self,
+        discriminator: Discriminator,
+        real: Tensor,
+        fake: Tensor,
+        labels: Tensor | None,
+        fake_labels: Tensor | None = None,
     ) -> LossTerms:
         """``loss_d`` () and the detached fp32 logits ``real_logits``/``fake_logits`` (B,).
 
-        real, fake: (B, C, H, W) in [-1, 1]; fake should carry no generator graph."""
+        real, fake: (B, C, H, W) in [-1, 1]; fake should carry no generator graph. The reals
+        are scored with ``labels``, the fakes with ``fake_labels`` (None: ``labels``, e.g. the
+        fakes were generated with the real batch's labels, ``model.fake_labels: real``)."""
+        fake_labels = labels if fake_labels is None else fake_labels
         real_logits = discriminator(real, labels).float()
-        fake_logits = discriminator(fake, labels).float()
+        fake_logits = discriminator(fake, fake_labels).float()
         return {
             "loss_d": self.d_loss(real_logits, fake_logits),
             "real_logits": real_logits.detach(),
@@ -125,10 +133,17 @@ class GANLoss:
         }
 
     def generator_terms(
-        self, discriminator: Discriminator, real: Tensor, fake: Tensor, labels: Tensor | None
+        self,
+        discriminator: Discriminator,
+        real: Tensor,
+        fake: Tensor,
+        labels: Tensor | None,
+        fake_labels: Tensor | None = None,
     ) -> LossTerms:
-        """``loss_g`` (), differentiable through ``fake`` (B, C, H, W)."""
-        fake_logits = discriminator(fake, labels).float()
+        """``loss_g`` (), differentiable through ``fake`` (B, C, H, W); labels as in
+        :meth:`discriminator_terms`."""
+        fake_labels = labels if fake_labels is None else fake_labels
+        fake_logits = discriminator(fake, fake_labels).float()
         real_logits = None
         if self.relativistic:
             with torch.no_grad():

@@ -141,18 +141,6 @@ class GAN(GenerativeModule):
             )
         return self.random_labels(num)
 
-    def _scorer(self, fake: torch.Tensor, fake_labels, labels):
-        """:meth:`discriminate` for the loss object, which passes one ``labels`` for the real
-        batch and the fakes: the tensor ``fake`` is scored with ``fake_labels``, every other
-        image (the reals) with the real ``labels``."""
-        if fake_labels is labels:
-            return self.discriminate
-
-        def score(images: torch.Tensor, _labels) -> torch.Tensor:
-            return self.discriminate(images, fake_labels if images is fake else labels)
-
-        return score
-
     def setup(self, stage: str) -> None:
         """Before fitting: the speed options, and with ``fake_labels: dataset`` the class
         counts of the training split (a resumed run then loads the checkpoint's)."""
@@ -291,8 +279,9 @@ class GAN(GenerativeModule):
                 fake = self.generator(z, fake_labels)
         elif fake_labels is None:
             fake_labels = labels
-        score = self._scorer(fake, fake_labels, labels)
-        terms = self.loss_fns.discriminator_terms(score, real, fake, labels)
+        terms = self.loss_fns.discriminator_terms(
+            self.discriminate, real, fake, labels, fake_labels
+        )
         loss_d, real_logits, fake_logits = (
             terms["loss_d"],
             terms["real_logits"],
@@ -362,8 +351,8 @@ class GAN(GenerativeModule):
             fake = self.generator(z, fake_labels)
         elif fake_labels is None:
             fake_labels = labels
-        score = self._scorer(fake, fake_labels, labels)
-        loss = self.loss_fns.generator_terms(score, real, fake, labels)["loss_g"]
+        terms = self.loss_fns.generator_terms(self.discriminate, real, fake, labels, fake_labels)
+        loss = terms["loss_g"]
         if cfg.ortho_reg > 0:
             loss = loss + orthogonal_regularization(self.generator, cfg.ortho_reg).to(loss)
         if self._pl_turn() and "g" not in self.lazy_reg_intervals:  # fused into the G step
