@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from conftest import FAST, compose_config
 from genlab.checks.errors import ConfigError
 from genlab.tracking.wandb import has_wandb_credentials, resolve_mode
 from genlab.train import train
-from wandb_offline import read_offline_run
+from wandb_offline import _parse_offline_run, read_offline_run
 
 
 @pytest.fixture
@@ -48,6 +49,17 @@ def test_mode_is_online_only_with_credentials(no_account):
     assert not has_wandb_credentials(other_host)
 
 
+def half_written(data: bytes) -> bool:
+    """The file's bytes end inside a record (parsing them fails)."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        _parse_offline_run(data)
+    except DecodeError:
+        return True
+    return False
+
+
 def offline_run(run_dir):
     files = sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
     assert files, f"no offline wandb run under {run_dir}"
@@ -72,6 +84,14 @@ def test_offline_run_logs_flat_config_and_uint8_grids_then_resumes_same_id(
     ours = np.asarray(Image.open(tmp_path / "samples" / "last.png"))
     assert grid.dtype == np.uint8 and grid.std() > 5  # not the black image of float input
     assert grid.shape[:2] == ours.shape[:2]
+
+    # wandb's service may still be writing when the file is read: a half-written record
+    data = next(tmp_path.glob("wandb/offline-run-*/run-*.wandb")).read_bytes()
+    cut = next(n for n in range(len(data) - 1, 7, -1) if half_written(data[:n]))
+    partial = tmp_path / "partial.wandb"
+    partial.write_bytes(data[:cut])
+    threading.Timer(0.5, partial.write_bytes, [data]).start()
+    assert read_offline_run(partial)["exit_code"] == 0
 
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     resume = ["logger=wandb", "logger.wandb.resume=true", "model.latent_dim=12"]

@@ -15,13 +15,21 @@ def read_offline_run(path: str | Path, timeout: float = 30.0) -> dict[str, Any]:
 
     For tests and inspection without ``wandb sync``; the format is wandb's internal one.
     wandb's service process may still be writing the file after ``finish()`` returns: wait up
-    to ``timeout`` seconds for the exit record.
+    to ``timeout`` seconds for the exit record, reading again when a record is half written.
     """
     import time
 
+    from google.protobuf.message import DecodeError
+
     deadline = time.monotonic() + timeout
     while True:
-        out = _parse_offline_run(Path(path).read_bytes())
+        try:
+            out = _parse_offline_run(Path(path).read_bytes())
+        except DecodeError:  # read while a record was half written: read it again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
         if "exit_code" in out or time.monotonic() > deadline:
             return out
         time.sleep(0.2)
