@@ -712,3 +712,24 @@ def test_runs_written_with_paths_output_dir_are_found_without_hydra_dir(tmp_path
     header, *rows = parse_report(tmp_path / "runs" / "report.html").rows
     assert header[2] == "model" and [row[2] for row in rows] == ["vae", "gan"]  # by val/fid
     assert "no run directories" not in capsys.readouterr().err
+
+
+def test_an_eval_fid_ranked_first_carries_no_training_protocol_letter(tmp_path):
+    for name, fid in (("a", 30.0), ("b", 20.0)):
+        run = fake_run(tmp_path / name, [f"+name={name}"], [9.0])
+        with_protocol(run, protocol())  # the training's val/fid: protocol A
+        with_eval(run, {"test/fid": fid}, network="classifier-x", num_fake=1000, num_real=10)
+    main(
+        [
+            str(tmp_path / "a"),
+            str(tmp_path / "b"),
+            "--out",
+            str(tmp_path / "o"),
+            "--metric",
+            "test/fid",
+        ]
+    )
+    header, *rows = parse_report(tmp_path / "o" / "report.html").rows
+    ranked, logged = header.index("test/fid"), header.index("val/fid")
+    assert [row[ranked] for row in rows] == ["20", "30"]  # no letter: not the training's protocol
+    assert all(row[logged].endswith(" A") for row in rows)  # the training's FID keeps its letter

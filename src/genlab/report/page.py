@@ -18,7 +18,7 @@ from genlab.report.charts import colour
 from genlab.report.page_script import CSS, JS
 from genlab.report.runs import Run, png_bytes
 from genlab.report.series import metric_direction
-from genlab.report.table import NOT_RANKED, Entry, Stat, Summary, fmt, is_quality, stat
+from genlab.report.table import NOT_RANKED, Entry, Stat, Summary, fmt, stat
 from genlab.report.text import compact_name, shorten
 
 esc = html.escape
@@ -74,7 +74,7 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
     ]
     letter = summary.protocol(entry)
     for metric in summary.columns:
-        shown = letter if is_quality(metric) and metric not in summary.evaluated else ""
+        shown = letter if summary.has_protocol_letter(metric) else ""
         cells.append(_stat_td(entry.stat(metric), group, shown))
     cells.append(_status_td(entry.status(), None if group else entry.runs[0].error))
     rows = [f'<tr class="entry{" best" if best else ""}">{"".join(cells)}</tr>']
@@ -88,7 +88,7 @@ def _entry_rows(summary: Summary, entry: Entry) -> str:
         for metric in summary.columns:
             series = run.report_metrics.get(metric)
             value = stat([series.final]) if series else None
-            shown = letter if is_quality(metric) and metric not in summary.evaluated else ""
+            shown = letter if summary.has_protocol_letter(metric) else ""
             cells.append(_stat_td(value, False, shown))
         cells.append(_status_td(run.status, run.error))
         rows.append(f'<tr class="member" data-run="{run.uid}">{"".join(cells)}</tr>')

@@ -336,6 +336,11 @@ class Summary:
         numbers of genlab.eval."""
         return ([self.metric] if self.metric else []) + self.quality + self.evaluated
 
+    def has_protocol_letter(self, metric: str) -> bool:
+        """Whether the column shows the training's protocol letter: FID & co. logged during
+        training, not genlab.eval's (their protocol is judged apart, :func:`eval_notes`)."""
+        return is_quality(metric) and not any(metric in run.evaluated for run in self.runs)
+
     @property
     def grouped(self) -> bool:
         return any(entry.is_group for entry in self.entries)
