@@ -6,7 +6,8 @@ Reads each run directory as data (nothing named in it is imported or instantiate
 differ only by ``seed`` as one group, mean ± std), every metric's curves against step or wall
 time (Plotly, inlined), the sample grids over time, and notes on what cannot be compared or is
 missing. A run's ``checkpoints/eval.json`` (``python -m genlab.eval``) adds its numbers
-(``test/nll``, ``test/fid``, ``test/mig``, ...) as columns; ``--metric test/mig`` ranks by one. Prints a short table. No account or network needed.
+(``test/nll``, ``test/fid``, ``train/mig``, ...) as columns; ``--metric train/mig`` ranks by
+one. Prints a short table. No account or network needed.
 
 FIDs (and KID, IS, precision, recall) are comparable only when computed with the same feature
 network, reference data and split, N real and N fake: each run's protocol gets a letter

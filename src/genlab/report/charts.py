@@ -111,7 +111,7 @@ def metric_figures(summary: Summary) -> list[tuple[str, dict]]:
     """``(metric, figure)`` for every logged metric, in :attr:`Summary.metrics` order (not the
     numbers of genlab.eval: one value per run, shown in the tables)."""
     figures = []
-    evaluated = {n for run in summary.runs for n in run.evaluated}  # one point each: no curve
+    evaluated = summary.eval_names  # one value per run: no curve
     for metric in summary.metrics:
         if metric in evaluated:
             continue

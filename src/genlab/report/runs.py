@@ -149,23 +149,24 @@ def _hydra_choices(path: Path) -> dict[str, Any]:
             for k, v in choices.items()}  # fmt: skip
 
 
-def _resolved_config(path: Path) -> dict[str, Any] | None:
-    """``env.json``'s ``config`` (the resolved config), None when absent or not a dict."""
+def _env_json(path: Path) -> dict[str, Any]:
+    """``env.json`` as a dict ({} when absent or not a JSON object)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    config = data.get("config") if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _resolved_config(env: dict[str, Any]) -> dict[str, Any] | None:
+    """``env.json``'s ``config`` (the resolved config), None when absent or not a dict."""
+    config = env.get("config")
     return config if isinstance(config, dict) else None
 
 
-def _env_overrides(path: Path) -> list[str]:
+def _env_overrides(env: dict[str, Any]) -> list[str]:
     """``env.json``'s ``overrides`` (the command line's), [] when absent or not a list."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    overrides = data.get("overrides") if isinstance(data, dict) else None
+    overrides = env.get("overrides")
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
 
@@ -223,10 +224,11 @@ def load_run(path: Path) -> Run:
     hydra_dir = path / ".hydra"
     config = _yaml_data(hydra_dir / "config.yaml")
     overrides = _yaml_data(hydra_dir / "overrides.yaml")
-    resolved = _resolved_config(path / "env.json")
+    env = _env_json(path / "env.json")
+    resolved = _resolved_config(env)
     choices = _hydra_choices(hydra_dir / "hydra.yaml")
     if config is None and not hydra_dir.is_dir():
-        config, overrides = resolved, _env_overrides(path / "env.json")
+        config, overrides = resolved, _env_overrides(env)
         choices = _choices_from_overrides(overrides, resolved or {})
     recorded = read_status(path) or {}  # <run dir>/status.json: single runs and sweep jobs
     swept = recorded.get("swept")
@@ -291,6 +293,12 @@ def read_evaluation(path: Path) -> tuple[dict[str, Series], dict[str, Any] | Non
         if isinstance(key, str) and key.startswith(EVAL_PROTOCOL_PREFIX)
     }
     return series, protocol if "network" in protocol else None
+
+
+def evaluated_names(runs: list[Run]) -> set[str]:
+    """The metric names that genlab.eval's numbers have in any of ``runs``
+    (:func:`add_evaluations`): one value per run, so table columns, never curves."""
+    return {name for run in runs for name in run.evaluated}
 
 
 def add_evaluations(runs: list[Run]) -> None:

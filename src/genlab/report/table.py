@@ -8,6 +8,7 @@ final values; runs that failed or diverged are left out of those statistics.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import statistics
@@ -15,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from genlab.report.protocol import protocol_groups
-from genlab.report.runs import UNFINISHED, Run, is_missing
+from genlab.report.runs import UNFINISHED, Run, evaluated_names, is_missing
 from genlab.report.series import metric_direction
 from genlab.runs.naming import run_name
 
@@ -199,7 +200,7 @@ def choose_metric(runs: list[Run], requested: str | None) -> tuple[str | None, l
 
 def quality_columns(runs: list[Run], metric: str | None) -> list[str]:
     """The logged FID, KID, IS, precision and recall metrics (``val/`` first), not ``metric``."""
-    evaluated = {n for run in runs for n in run.evaluated}  # genlab.eval's: columns of their own
+    evaluated = evaluated_names(runs)  # genlab.eval's numbers: columns of their own
     names = sorted(
         {n for run in runs for n in run.report_metrics} - evaluated,
         key=lambda n: (n[:4] != "val/", n),
@@ -339,7 +340,12 @@ class Summary:
     def has_protocol_letter(self, metric: str) -> bool:
         """Whether the column shows the training's protocol letter: FID & co. logged during
         training, not genlab.eval's (their protocol is judged apart, :func:`eval_notes`)."""
-        return is_quality(metric) and not any(metric in run.evaluated for run in self.runs)
+        return is_quality(metric) and metric not in self.eval_names
+
+    @functools.cached_property
+    def eval_names(self) -> set[str]:
+        """:func:`genlab.report.runs.evaluated_names` of the runs (the ranked metric too)."""
+        return evaluated_names(self.runs)
 
     @property
     def grouped(self) -> bool:
